@@ -1,0 +1,37 @@
+# The two commands a new user types: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint validate ui clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/afterlaunch demo $(if $(HOME_DIR),--home $(HOME_DIR),)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Loads workspace.yaml exactly as the webserver and daemon would, on a scratch embedded instance
+# (the repository's dagster.yaml is the Postgres one and needs its credentials).
+validate: $(STAMP)
+	@scratch=$$(mktemp -d) && touch $$scratch/dagster.yaml && \
+	DAGSTER_HOME=$$scratch AFTERLAUNCH_HOME=$$scratch AFTERLAUNCH_SOURCE_URL=sqlite:// \
+		$(BIN)/dagster definitions validate -w workspace.yaml; \
+	status=$$?; rm -rf $$scratch; exit $$status
+
+test: lint validate
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/afterlaunch ui $(if $(HOME_DIR),--home $(HOME_DIR),)
+
+clean:
+	rm -rf $(VENV) .afterlaunch .pytest_cache .ruff_cache

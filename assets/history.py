@@ -1,0 +1,29 @@
+"""What earlier materializations recorded, read back from the Dagster event log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+
+def latest_metadata(
+    instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per partition that has one: the metadata of its latest materialization, as plain values."""
+    found: dict[str, dict[str, Any]] = {}
+    if not partition_keys:
+        return found
+    result = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=list(partition_keys)),
+        limit=max(50, 10 * len(partition_keys)),
+    )
+    for record in result.records:  # newest first
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition in found:
+            continue
+        found[materialization.partition] = {
+            key: getattr(value, "value", value) for key, value in materialization.metadata.items()
+        }
+    return found

@@ -1,0 +1,51 @@
+"""Small helpers that turn judgement results into Dagster metadata a person reads in the UI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dagster import AssetCheckSeverity, MetadataValue, TableColumn, TableRecord, TableSchema
+
+SEVERITY = {"warn": AssetCheckSeverity.WARN, "error": AssetCheckSeverity.ERROR}
+
+
+def passed(severity: str) -> bool:
+    """'ok' and 'no judgement yet' pass; 'warn' and 'error' fail with that severity."""
+    return severity not in SEVERITY
+
+
+def check_severity(severity: str) -> AssetCheckSeverity:
+    return SEVERITY.get(severity, AssetCheckSeverity.WARN)
+
+
+def _cell(value: Any) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
+    """A metadata table; column types are inferred from the first non-null value."""
+    columns = list(columns or (records[0].keys() if records else []))
+    kinds = {}
+    for name in columns:
+        sample = next((r.get(name) for r in records if r.get(name) is not None), None)
+        if isinstance(sample, bool):
+            kinds[name] = "bool"
+        elif isinstance(sample, int):
+            kinds[name] = "int"
+        elif isinstance(sample, float):
+            kinds[name] = "float"
+        else:
+            kinds[name] = "string"
+    schema = TableSchema(columns=[TableColumn(name, kinds[name]) for name in columns])
+    rows = [
+        TableRecord({name: _cell(r.get(name)) for name in columns if r.get(name) is not None})
+        for r in records
+    ]
+    return MetadataValue.table(records=rows, schema=schema)
+
+
+def column_schema(logical: Mapping[str, str]) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name, kind) for name, kind in logical.items()])

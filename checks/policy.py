@@ -1,0 +1,79 @@
+"""The policy: every threshold that decides something, in one versioned object.
+
+Defaults are documented here; a deployment overrides any of them with a YAML file
+(`afterlaunch --policy FILE` or the policy resource's `path`). The policy version is shown as
+metadata next to every decision it makes, so a reader knows which rules judged the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    # A typo in a policy file must fail loudly, not silently keep the default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VolumeRules(_Strict):
+    """Row count against the trailing median of the same weekday."""
+
+    warn_drop: float = Field(0.15, description="WARN when the count is this fraction below")
+    error_drop: float = Field(0.30, description="ERROR when the count is this fraction below")
+    history_weeks: int = Field(4, description="how many earlier same weekdays form the median")
+    min_history: int = Field(1, description="fewer earlier same weekdays: no judgement yet")
+
+
+class FreshnessRules(_Strict):
+    """Lag between a partition's newest event and the partition's end."""
+
+    warn_lag_hours: float = 3.0
+    error_lag_hours: float = 6.0
+    # The asset-level FreshnessPolicy: a daily feed older than this is stale in the UI.
+    asset_warn_hours: float = 26.0
+    asset_fail_hours: float = 36.0
+
+
+class DriftRules(_Strict):
+    """Distribution drift of a partition's profile against the reference profile."""
+
+    reference_window_days: int = Field(60, description="days of clean data in the reference")
+    min_reference_days: int = Field(7, description="fewer clean days: refuse to build one")
+    alpha: float = Field(0.01, description="false-discovery rate across columns (BH)")
+    numeric_warn: float = Field(0.10, description="Wasserstein / reference std")
+    numeric_error: float = Field(0.15, description="Wasserstein / reference std")
+    categorical_warn: float = Field(0.05, description="Jensen-Shannon distance")
+    categorical_error: float = Field(0.10, description="Jensen-Shannon distance")
+    null_rate_error: float = Field(0.10, description="absolute rise of the null rate")
+    min_rows: int = Field(100, description="fewer non-null values: too few to judge")
+    n_bins: int = 20
+    max_categories: int = 50
+
+
+class Policy(_Strict):
+    version: str = "2026.11-1"
+    volume: VolumeRules = VolumeRules()
+    freshness: FreshnessRules = FreshnessRules()
+    drift: DriftRules = DriftRules()
+
+    def as_metadata(self, section: str) -> dict[str, Any]:
+        """The rules of one section, flat, for display beside a decision."""
+        rules = getattr(self, section).model_dump()
+        return {"policy_version": self.version, **{f"policy.{k}": v for k, v in rules.items()}}
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Defaults, overridden by the YAML file at `path` when given."""
+    if path is None:
+        return Policy()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"policy file {path} must hold a mapping, got {type(data).__name__}")
+    return Policy.model_validate(data)

@@ -1,0 +1,143 @@
+"""`afterlaunch`: the command line. Every command takes --home DIR."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from orchestration.home import activate, resolve_home
+
+log = logging.getLogger("afterlaunch")
+
+
+def _days(start: str, end: str | None) -> list[str]:
+    first = date.fromisoformat(start)
+    last = date.fromisoformat(end) if end else first
+    if last < first:
+        raise SystemExit(f"--end {last} lies before --start {first}")
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration.demo import run_demo, summary_lines
+    from orchestration.scenario import load_scenario
+
+    home = resolve_home(args.home)
+    scenario = load_scenario(args.scenario, days=args.days)
+    result = run_demo(home, scenario)
+    print("\n".join(summary_lines(result)))
+    print(f"\nhome: {home.root}\nopen the Dagster UI on it: afterlaunch ui --home {home.root}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from orchestration.scenario import load_scenario
+    from orchestration.simulation.crm import CrmSimulator
+
+    home = activate(resolve_home(args.home))
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    incidents = scenario.incidents if scenario else []
+    days = _days(args.start, args.end)
+    simulator = CrmSimulator(home.source_url, seed=args.seed)
+    simulator.write_days(date.fromisoformat(days[0]), date.fromisoformat(days[-1]), incidents)
+    log.info("wrote %d days of source data to %s", len(days), home.source_url)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    home = activate(resolve_home(args.home))
+    from dagster import DagsterInstance
+
+    from orchestration.runner import run_job
+
+    instance = DagsterInstance.get()
+    job = "raw_ingestion" if args.raw_only else "daily_ingestion"
+    days = _days(args.start, args.end)
+    worst = 0
+    for number, key in enumerate(days, 1):
+        outcome = run_job(instance, job, key)
+        for check in outcome.checks:
+            if check.level != "ok":
+                print(f"{key} {check.check:<24} {check.level.upper():<5} {check.description}")
+        log.info("%d/%d %s %s", number, len(days), key, "ok" if outcome.success else "FAILED")
+        worst = max(worst, 0 if outcome.success else 1)
+    log.info("home: %s", home.root)
+    return worst
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    activate(resolve_home(args.home))
+    from dagster import DagsterInstance
+
+    from orchestration.runner import run_job
+
+    config = {"ops": {"reference_profile": {"config": {"end_date": args.end}}}}
+    outcome = run_job(DagsterInstance.get(), "reference_refresh", None, run_config=config)
+    return 0 if outcome.success else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    home = activate(resolve_home(args.home))
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    workspace = Path.cwd() / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "orchestration.definitions"]
+    command = [dagster, "dev", *target, "-p", str(args.port), "-h", args.host]
+    log.info("DAGSTER_HOME=%s; starting: %s", home.dagster_home, " ".join(command))
+    os.execvpe(command[0], command, os.environ)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="afterlaunch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--home", help="state folder (default: $AFTERLAUNCH_HOME or .afterlaunch)")
+        return p
+
+    p = with_home(sub.add_parser("demo", help="simulate production and run every check"))
+    p.add_argument("--scenario", help="scenario YAML (default: scenarios/default.yaml)")
+    p.add_argument("--days", type=int, help="override the scenario's number of days")
+    p.set_defaults(func=cmd_demo)
+
+    p = with_home(sub.add_parser("simulate", help="write simulated CRM batches to the source"))
+    p.add_argument("--start", required=True)
+    p.add_argument("--end")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--scenario", help="scenario YAML whose incidents to inject")
+    p.set_defaults(func=cmd_simulate)
+
+    p = with_home(sub.add_parser("ingest", help="snapshot and check days of the source"))
+    p.add_argument("--start", required=True)
+    p.add_argument("--end")
+    p.add_argument("--raw-only", action="store_true", help="no profile/drift (no reference yet)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = with_home(sub.add_parser("reference", help="(re)build the reference profile"))
+    p.add_argument("--end", help="last day of the reference window (default: newest)")
+    p.set_defaults(func=cmd_reference)
+
+    p = with_home(sub.add_parser("ui", help="open the Dagster UI on this home"))
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S"
+    )
+    # Dagster's own per-event logging would drown the progress lines.
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The home folder: one place for a deployment's local state.
+
+<home>/dagster/      DAGSTER_HOME (SQLite instance unless a dagster.yaml there says otherwise)
+<home>/source.db     the simulated CRM (when AFTERLAUNCH_SOURCE_URL is not set)
+<home>/snapshots/    immutable asset values, by content hash
+<home>/reports/      timeline and summaries the CLI writes
+<home>/policy.yaml   optional policy overrides
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".afterlaunch"
+
+# Embedded instance: SQLite storages are Dagster's default under DAGSTER_HOME.
+_EMBEDDED_INSTANCE = """\
+# Embedded Dagster instance written by afterlaunch: SQLite storage under this folder.
+# Production uses the repository's dagster.yaml (Postgres) instead.
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def source_db(self) -> Path:
+        return self.root / "source.db"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def source_url(self) -> str:
+        return os.environ.get("AFTERLAUNCH_SOURCE_URL") or f"sqlite:///{self.source_db}"
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> Home:
+    """--home DIR, else $AFTERLAUNCH_HOME, else ./.afterlaunch; always absolute."""
+    chosen = home or os.environ.get("AFTERLAUNCH_HOME") or DEFAULT_HOME
+    return Home(Path(chosen).expanduser().resolve())
+
+
+def activate(home: Home) -> Home:
+    """Create the home's folders and point this process (and Dagster) at them."""
+    home.dagster_home.mkdir(parents=True, exist_ok=True)
+    home.reports.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home.dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(_EMBEDDED_INSTANCE)
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    os.environ["AFTERLAUNCH_HOME"] = str(home.root)
+    os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
+    return home

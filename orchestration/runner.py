@@ -1,0 +1,79 @@
+"""Run jobs in this process against the home's instance and collect what the checks said."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from dagster import DagsterInstance
+
+from orchestration.definitions import defs
+
+log = logging.getLogger("afterlaunch")
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    partition: str | None
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    description: str
+
+    @property
+    def level(self) -> str:
+        """'ok', 'warn' or 'error': the one word a summary shows."""
+        return "ok" if self.passed else self.severity.lower()
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "level": self.level}
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    partition: str | None
+    success: bool
+    run_id: str
+    checks: list[CheckOutcome]
+    skipped_steps: list[str]
+    failed_steps: list[str]
+
+
+def run_job(
+    instance: DagsterInstance,
+    job_name: str,
+    partition: str | None = None,
+    run_config: dict | None = None,
+) -> RunOutcome:
+    """Execute a job (or one partition of it); a failed step is reported, not raised."""
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition, run_config=run_config, raise_on_error=False
+    )
+    checks = [
+        CheckOutcome(
+            partition=partition,
+            asset=evaluation.asset_key.to_user_string(),
+            check=evaluation.check_name,
+            passed=evaluation.passed,
+            severity=evaluation.severity.value,
+            description=evaluation.description or "",
+        )
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+    failed = [e.step_key for e in result.get_step_failure_events()]
+    skipped = [e.step_key for e in result.get_step_skipped_events()]
+    if failed:
+        for event in result.get_step_failure_events():
+            log.warning(
+                "%s %s: step %s failed: %s",
+                job_name,
+                partition or "",
+                event.step_key,
+                event.event_specific_data.error.message.strip().splitlines()[0]
+                if event.event_specific_data and event.event_specific_data.error
+                else "",
+            )
+    return RunOutcome(job_name, partition, result.success, result.run_id, checks, skipped, failed)

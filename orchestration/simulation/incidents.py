@@ -1,0 +1,405 @@
+"""Incident injection: the failures teams meet after launch, each confined to its day.
+
+An :class:`Incident` is ``(kind, day, params)``; missing params take the defaults in
+:data:`DEFAULT_PARAMS` and bad ones raise ``ValueError`` at construction. ``parse_incidents``
+reads the list-of-dicts form used by YAML scenario files::
+
+    - {kind: volume_drop, day: 2026-03-05, fraction: 0.4}
+    - {kind: schema_change, day: "2026-03-09", mode: retype}
+
+Kinds fall in three groups, applied by :func:`orchestration.simulation.crm.generate_day` in this
+order:
+
+* world (change the tickets, so outcomes follow): ``covariate_shift``, ``unseen_category``;
+* rows (change which rows land): ``stale_feed``, ``volume_drop``, ``duplicate_rows``;
+* values (change what the landed rows look like): ``null_flood``, ``schema_change``;
+
+plus ``concept_drift``, which changes only the outcome model, from its day for ``days`` days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    # mode: rename | drop | retype. new_name is used by rename only, template by retype only.
+    "schema_change": {
+        "mode": "rename",
+        "column": "message_length",
+        "new_name": "msg_len",
+        "template": "{value} chars",
+    },
+    "volume_drop": {"fraction": 0.5},
+    # mode: empty (a batch with the right schema and zero rows) | resend (yesterday's rows again)
+    "stale_feed": {"mode": "empty"},
+    # numeric form; the category form uses CATEGORY_SHIFT_DEFAULTS
+    "covariate_shift": {"column": "first_response_minutes", "k": 1.0},
+    "unseen_category": {"column": "channel", "value": "whatsapp", "share": 0.15},
+    "null_flood": {"column": "sentiment", "fraction": 0.9},
+    "duplicate_rows": {"fraction": 0.05},
+    # strength 0 = clean model, 0.5 = no feature matters, 1 = every feature effect flipped
+    "concept_drift": {"strength": 1.0, "days": 30},
+}
+# covariate_shift becomes a category-share shift when any of these keys is given.
+CATEGORY_SHIFT_DEFAULTS: dict[str, Any] = {
+    "category_column": "channel",
+    "category": "social",
+    "share": 0.4,
+}
+KINDS: tuple[str, ...] = tuple(DEFAULT_PARAMS)
+WORLD_KINDS = ("covariate_shift", "unseen_category")
+ROW_KINDS = ("stale_feed", "volume_drop", "duplicate_rows")
+VALUE_KINDS = ("null_flood", "schema_change")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One injected failure. ``params`` is completed with defaults and validated on creation.
+
+    ``day`` accepts a ``date`` or an ISO string. Hashing uses ``(kind, day)`` only.
+    """
+
+    kind: str
+    day: dt.date
+    params: dict = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEFAULT_PARAMS:
+            raise ValueError(
+                f"unknown incident kind {self.kind!r}; expected one of {', '.join(KINDS)}"
+            )
+        object.__setattr__(self, "day", _to_date(self.day, self.kind))
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"{self.kind}: params must be a mapping, got {self.params!r}")
+        try:
+            params = _NORMALISERS[self.kind](dict(self.params))
+        except ValueError as err:
+            raise ValueError(f"{self.kind} on {self.day}: {err}") from None
+        object.__setattr__(self, "params", params)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last day the incident affects (its own day, except for concept_drift)."""
+        if self.kind == "concept_drift":
+            return self.day + dt.timedelta(days=self.params["days"] - 1)
+        return self.day
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.day <= day <= self.last_day
+
+
+def parse_incidents(spec: Iterable[Mapping[str, Any]] | None) -> list[Incident]:
+    """Incidents from a list of dicts ``{"kind": ..., "day": ..., **params}``.
+
+    Params may also be nested under a ``params`` key. ``None`` gives no incidents. Raises
+    ``ValueError`` naming the entry, an unknown kind, or a bad/unknown param.
+    """
+    if spec is None:
+        return []
+    if isinstance(spec, Mapping | str | bytes):
+        raise ValueError(f"incidents must be a list of mappings, got {type(spec).__name__}")
+    out = []
+    for i, entry in enumerate(spec):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"incident #{i}: expected a mapping, got {entry!r}")
+        entry = dict(entry)
+        kind, day = entry.pop("kind", None), entry.pop("day", None)
+        if kind is None or day is None:
+            raise ValueError(f"incident #{i}: needs 'kind' and 'day', got {sorted(entry)}")
+        params = entry.pop("params", None) or {}
+        if not isinstance(params, Mapping):
+            raise ValueError(f"incident #{i} ({kind}): 'params' must be a mapping")
+        clash = set(params) & set(entry)
+        if clash:
+            raise ValueError(f"incident #{i} ({kind}): param(s) given twice: {sorted(clash)}")
+        try:
+            out.append(Incident(kind=str(kind), day=day, params={**params, **entry}))
+        except ValueError as err:
+            raise ValueError(f"incident #{i}: {err}") from None
+    return out
+
+
+# --- selection ---------------------------------------------------------------------------------
+
+
+def incidents_on(incidents: Iterable[Incident], day: dt.date) -> list[Incident]:
+    """The single-day incidents (every kind but concept_drift) on ``day``, in the given order."""
+    return [i for i in incidents if i.kind != "concept_drift" and i.day == day]
+
+
+def drift_strength_on(incidents: Iterable[Incident], day: dt.date) -> float:
+    """Strength of the concept drift active on ``day`` (0.0 if none).
+
+    If several are active the most recently started wins (the later-listed on a tie).
+    """
+    active = [i for i in incidents if i.kind == "concept_drift" and i.active_on(day)]
+    if not active:
+        return 0.0
+    return float(max(enumerate(active), key=lambda p: (p[1].day, p[0]))[1].params["strength"])
+
+
+# --- injection ---------------------------------------------------------------------------------
+
+Pairs = list[tuple[Incident, np.random.Generator]]
+
+
+def apply_world_incidents(tickets: pd.DataFrame, todays: Pairs) -> pd.DataFrame:
+    """covariate_shift then unseen_category: the tickets themselves change."""
+    df = tickets.copy()
+    for kind in WORLD_KINDS:
+        for incident, rng in todays:
+            if incident.kind != kind:
+                continue
+            p = incident.params
+            if kind == "unseen_category":
+                df[p["column"]] = _set_share_rows(df[p["column"]], p["value"], p["share"], rng)
+            elif "category_column" in p:
+                df[p["category_column"]] = _shift_share(
+                    df[p["category_column"]], p["category_column"], p["category"], p["share"], rng
+                )
+            else:
+                df[p["column"]] = _shift_numeric(df[p["column"]], p["column"], p["k"])
+    return df
+
+
+def apply_row_incidents(
+    tickets: pd.DataFrame, todays: Pairs, yesterday: Callable[[], pd.DataFrame]
+) -> pd.DataFrame:
+    """stale_feed, volume_drop, duplicate_rows: which rows land. ``yesterday()`` gives the
+    previous day's landed batch (for a resend)."""
+    df = tickets
+    for kind in ROW_KINDS:
+        for incident, rng in todays:
+            if incident.kind != kind:
+                continue
+            p = incident.params
+            n = len(df)
+            if kind == "stale_feed":
+                df = df.iloc[:0] if p["mode"] == "empty" else yesterday()
+            elif kind == "volume_drop":
+                keep = np.sort(rng.permutation(n)[: n - round(p["fraction"] * n)])
+                df = df.iloc[keep]
+            else:  # duplicate_rows: copies land right after their original
+                picked = rng.choice(n, size=round(p["fraction"] * n), replace=False)
+                positions = np.concatenate([np.arange(n), np.sort(picked)])
+                df = df.iloc[positions[np.argsort(positions, kind="stable")]]
+            df = df.reset_index(drop=True)
+    return df
+
+
+def apply_value_incidents(tickets: pd.DataFrame, todays: Pairs) -> pd.DataFrame:
+    """null_flood then schema_change: what the landed rows look like."""
+    df = tickets.copy()
+    for kind in VALUE_KINDS:
+        for incident, rng in todays:
+            if incident.kind != kind:
+                continue
+            p = incident.params
+            if p["column"] not in df.columns:
+                raise ValueError(f"{kind} on {incident.day}: column {p['column']!r} not in batch")
+            if kind == "null_flood":
+                n = len(df)
+                mask = np.zeros(n, dtype=bool)
+                mask[rng.choice(n, size=round(p["fraction"] * n), replace=False)] = True
+                df[p["column"]] = df[p["column"]].mask(mask)
+            elif p["mode"] == "rename":
+                df = df.rename(columns={p["column"]: p["new_name"]})
+            elif p["mode"] == "drop":
+                df = df.drop(columns=[p["column"]])
+            else:  # retype: the column becomes text like "523 chars"
+                values = df[p["column"]].tolist()
+                text = [None if _isna(v) else p["template"].format(value=v) for v in values]
+                df[p["column"]] = pd.array(np.asarray(text, dtype=object), dtype="str")
+    return df
+
+
+def _isna(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _set_share_rows(s: pd.Series, value: str, share: float, rng: np.random.Generator) -> pd.Series:
+    values = s.to_numpy(dtype=object, na_value=None).copy()
+    values[rng.choice(len(values), size=round(share * len(values)), replace=False)] = value
+    return pd.Series(pd.array(values, dtype="str"), index=s.index, name=s.name)
+
+
+def _shift_share(
+    s: pd.Series, column: str, category: str, share: float, rng: np.random.Generator
+) -> pd.Series:
+    """Make ``category`` exactly ``share`` of the rows: rows move into it at random, or out of it
+    to the other values in proportion to their normal shares."""
+    from orchestration.simulation.crm import CATEGORY_SHARES
+
+    values = s.to_numpy(dtype=object, na_value=None).copy()
+    is_cat = values == category
+    target, current = round(share * len(values)), int(is_cat.sum())
+    if target > current:
+        moved = rng.choice(np.flatnonzero(~is_cat), size=target - current, replace=False)
+        values[moved] = category
+    elif target < current:
+        moved = rng.choice(np.flatnonzero(is_cat), size=current - target, replace=False)
+        others = {k: v for k, v in CATEGORY_SHARES[column].items() if k != category}
+        p = np.array(list(others.values()))
+        values[moved] = np.array(list(others), dtype=object)[
+            rng.choice(len(others), size=len(moved), p=p / p.sum())
+        ]
+    return pd.Series(pd.array(values, dtype="str"), index=s.index, name=s.name)
+
+
+def _shift_numeric(s: pd.Series, column: str, k: float) -> pd.Series:
+    """Add ``k`` of the day's standard deviations, clipped into the column's valid range."""
+    from orchestration.simulation.crm import INTEGER_COLUMNS, NUMERIC_BOUNDS
+
+    std = float(s.std(ddof=0)) if s.notna().any() else 0.0
+    lo, hi = NUMERIC_BOUNDS[column]
+    shifted = (s.astype("float64") + k * std).clip(lo, hi)
+    if column in INTEGER_COLUMNS:
+        return shifted.round().astype("int64")
+    return shifted.round(3 if column == "sentiment" else 1)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _to_date(day: Any, kind: str) -> dt.date:
+    if isinstance(day, dt.datetime):
+        return day.date()
+    if isinstance(day, dt.date):
+        return day
+    try:
+        return dt.date.fromisoformat(str(day))
+    except ValueError:
+        raise ValueError(f"{kind}: day must be a date or 'YYYY-MM-DD', got {day!r}") from None
+
+
+def _take(params: dict, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown param(s) {unknown}; allowed: {sorted(defaults)}")
+    return {k: params.get(k, v) for k, v in defaults.items()}
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value!r}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def _schema_change(params: dict) -> dict[str, Any]:
+    from orchestration.simulation.crm import TICKET_COLUMNS
+
+    p = _take(params, DEFAULT_PARAMS["schema_change"])
+    mode = _choice("mode", p["mode"], ("rename", "drop", "retype"))
+    column = _choice("column", p["column"], TICKET_COLUMNS)
+    irrelevant = {"rename": "template", "drop": "new_name template", "retype": "new_name"}[mode]
+    for key in irrelevant.split():
+        if key in params:
+            raise ValueError(f"param {key!r} does not apply to mode {mode!r}")
+    if mode == "rename":
+        new_name = p["new_name"]
+        if not isinstance(new_name, str) or not new_name or new_name in TICKET_COLUMNS:
+            raise ValueError(f"new_name must be a new, non-empty column name, got {new_name!r}")
+        return {"mode": mode, "column": column, "new_name": new_name}
+    if mode == "retype":
+        template = p["template"]
+        try:
+            if not isinstance(template, str) or "{value}" not in template:
+                raise ValueError
+            template.format(value=1)
+        except (ValueError, KeyError, IndexError):
+            raise ValueError(f"template must contain '{{value}}', got {template!r}") from None
+        return {"mode": mode, "column": column, "template": template}
+    return {"mode": mode, "column": column}
+
+
+def _fraction_only(kind: str) -> Callable[[dict], dict[str, Any]]:
+    def normalise(params: dict) -> dict[str, Any]:
+        p = _take(params, DEFAULT_PARAMS[kind])
+        return {"fraction": _number("fraction", p["fraction"], 0.0, 1.0)}
+
+    return normalise
+
+
+def _stale_feed(params: dict) -> dict[str, Any]:
+    p = _take(params, DEFAULT_PARAMS["stale_feed"])
+    return {"mode": _choice("mode", p["mode"], ("empty", "resend"))}
+
+
+def _covariate_shift(params: dict) -> dict[str, Any]:
+    from orchestration.simulation.crm import CATEGORIES, NUMERIC_COLUMNS
+
+    if set(params) & set(CATEGORY_SHIFT_DEFAULTS):
+        if set(params) & set(DEFAULT_PARAMS["covariate_shift"]):
+            raise ValueError(
+                "give either column/k (numeric shift) or category_column/category/share "
+                "(category share shift), not both"
+            )
+        p = _take(params, CATEGORY_SHIFT_DEFAULTS)
+        column = _choice("category_column", p["category_column"], CATEGORIES)
+        return {
+            "category_column": column,
+            "category": _choice("category", p["category"], CATEGORIES[column]),
+            "share": _number("share", p["share"], 0.0, 1.0),
+        }
+    p = _take(params, DEFAULT_PARAMS["covariate_shift"])
+    return {
+        "column": _choice("column", p["column"], NUMERIC_COLUMNS),
+        "k": _number("k", p["k"], -1e6, 1e6),
+    }
+
+
+def _unseen_category(params: dict) -> dict[str, Any]:
+    from orchestration.simulation.crm import CATEGORIES
+
+    p = _take(params, DEFAULT_PARAMS["unseen_category"])
+    column = _choice("column", p["column"], CATEGORIES)
+    value = p["value"]
+    if not isinstance(value, str) or not value or value in CATEGORIES[column]:
+        raise ValueError(f"value must be a new {column} value, got {value!r}")
+    return {"column": column, "value": value, "share": _number("share", p["share"], 0.0, 1.0)}
+
+
+def _null_flood(params: dict) -> dict[str, Any]:
+    from orchestration.simulation.crm import TICKET_COLUMNS
+
+    p = _take(params, DEFAULT_PARAMS["null_flood"])
+    return {
+        "column": _choice("column", p["column"], TICKET_COLUMNS),
+        "fraction": _number("fraction", p["fraction"], 0.0, 1.0),
+    }
+
+
+def _concept_drift(params: dict) -> dict[str, Any]:
+    p = _take(params, DEFAULT_PARAMS["concept_drift"])
+    days = p["days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(f"days must be an int >= 1, got {days!r}")
+    return {"strength": _number("strength", p["strength"], 0.0, 1.0), "days": days}
+
+
+_NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
+    "schema_change": _schema_change,
+    "volume_drop": _fraction_only("volume_drop"),
+    "stale_feed": _stale_feed,
+    "covariate_shift": _covariate_shift,
+    "unseen_category": _unseen_category,
+    "null_flood": _null_flood,
+    "duplicate_rows": _fraction_only("duplicate_rows"),
+    "concept_drift": _concept_drift,
+}

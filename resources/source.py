@@ -1,0 +1,161 @@
+"""Extract one day's CRM export from the source database, exactly as the source gives it.
+
+Each day lands as its own table ``<table_prefix>YYYYMMDD``. ``extract_day`` does not coerce
+columns to the expected types, so the downstream data contract sees a renamed, dropped or
+retyped column. What it returns (pandas 3.1, SQLAlchemy 2.1):
+
+* text columns: pandas' default string dtype ``str`` (``StringDtype(na_value=nan)``, missing
+  values are NaN);
+* integer columns: ``int64``, or ``float64`` when the column holds NULLs (pandas' usual rule);
+* real columns: ``float64``;
+* ``created_at``: parsed with ``pd.to_datetime(format="ISO8601", utc=True)`` and returned as
+  naive-UTC ``datetime64[ns]`` (SQLite stores it as text; a Postgres ``timestamp`` arrives as a
+  datetime). If the column is numeric or does not parse, it is left untouched.
+
+Rows come back in the order the database returns ``SELECT *`` (insertion order for the
+simulated source on SQLite and on a freshly written Postgres table).
+
+``pd.read_sql`` cannot infer a dtype for a column without values: for an EMPTY table it returns
+``object`` for every column, and an all-NULL column is ``object`` too. For such columns (and only
+those) the dtype is taken from the table's declared column type via SQLAlchemy inspection:
+Integer -> ``int64`` (``float64`` if the column has rows, all NULL), Float/Numeric -> ``float64``,
+String/Text -> ``str``, DateTime/Date -> ``datetime64[ns]``, Boolean -> ``bool``/``object``;
+anything else stays ``object``. So an empty batch written from a clean frame comes back with
+the same dtypes as a clean day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from pydantic import Field
+
+
+class SourceBatchMissing(LookupError):
+    """No batch (table) landed in the source for the requested day."""
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, safe for logs and error messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # never echo an unparseable URL: it may hold a secret
+        return "<unparseable database URL>"
+
+
+class SqlTicketSource(dg.ConfigurableResource):
+    """The CRM export in a SQL database: one table per day, ``<table_prefix>YYYYMMDD``."""
+
+    url: str = Field(description="SQLAlchemy URL of the source database (may hold a password).")
+    table_prefix: str = Field(
+        default="crm_tickets_", description="Day tables are named <table_prefix>YYYYMMDD."
+    )
+
+    def table_name(self, day: dt.date) -> str:
+        return f"{self.table_prefix}{day:%Y%m%d}"
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    def _engine(self) -> sa.Engine:
+        try:
+            return sa.create_engine(self.url)
+        except Exception as err:  # SQLAlchemy's message can quote the URL; don't chain it
+            raise ValueError(
+                f"cannot open source database {self.masked_url}: {type(err).__name__}"
+            ) from None
+
+    def extract_day(self, day: dt.date) -> pd.DataFrame:
+        """The day's batch as stored (see the module docstring for the dtypes).
+
+        Raises :class:`SourceBatchMissing` if no table landed for ``day``.
+        """
+        if isinstance(day, dt.datetime):
+            day = day.date()
+        name = self.table_name(day)
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                if not inspector.has_table(name):
+                    raise SourceBatchMissing(
+                        f"no batch landed for {day.isoformat()}: table {name} not found in "
+                        f"{self.masked_url}"
+                    )
+                declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
+                # SELECT * without SQLAlchemy column types: values exactly as the driver gives.
+                query = sa.select(sa.text("*")).select_from(sa.table(name))
+                df = pd.read_sql_query(query, conn)
+        finally:
+            engine.dispose()
+        df = _restore_valueless_dtypes(df, declared)
+        if "created_at" in df.columns:
+            df["created_at"] = _parse_created_at(df["created_at"])
+        dg.get_dagster_logger().debug(
+            "extracted %d rows x %d columns from %s", len(df), df.shape[1], name
+        )
+        return df
+
+    def landed_batches(self) -> list[dt.date]:
+        """Days with a landed table, ascending (exactly the days ``extract_day`` can read)."""
+        pattern = re.compile(re.escape(self.table_prefix) + r"(\d{8})")
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                names = sa.inspect(conn).get_table_names()
+        finally:
+            engine.dispose()
+        days = []
+        for name in names:
+            match = pattern.fullmatch(name)
+            if match:
+                try:
+                    days.append(dt.datetime.strptime(match.group(1), "%Y%m%d").date())
+                except ValueError:
+                    continue  # e.g. crm_tickets_20261399 is not a day
+        return sorted(days)
+
+
+def _restore_valueless_dtypes(df: pd.DataFrame, declared: dict[str, Any]) -> pd.DataFrame:
+    """Give columns without a single value (empty table, or all NULL) their declared type."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.notna().any() or col not in declared:
+            continue
+        dtype = _dtype_for(declared[col], has_rows=len(s) > 0)
+        if dtype is not None:
+            out[col] = pd.Series(np.full(len(s), np.nan), index=s.index).astype(dtype)
+    return out
+
+
+def _dtype_for(sql_type: Any, has_rows: bool) -> Any:
+    if isinstance(sql_type, sa.Boolean):
+        return object if has_rows else "bool"
+    if isinstance(sql_type, sa.Integer):
+        return "float64" if has_rows else "int64"
+    if isinstance(sql_type, sa.Float | sa.Numeric):
+        return "float64"
+    if isinstance(sql_type, sa.DateTime | sa.Date):
+        return "datetime64[ns]"
+    if isinstance(sql_type, sa.String):
+        return "str"
+    return None
+
+
+def _parse_created_at(s: pd.Series) -> pd.Series:
+    """Naive-UTC ``datetime64[ns]`` if the values parse as timestamps, else ``s`` unchanged."""
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return s  # epoch numbers would "parse" into nonsense; leave a retyped column alone
+    try:
+        parsed = pd.to_datetime(s, format="ISO8601", utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    except (ValueError, TypeError, OverflowError):
+        return s

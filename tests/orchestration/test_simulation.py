@@ -1,0 +1,469 @@
+"""The simulated CRM: deterministic, stationary, and incidents that change exactly their day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cache
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from scipy.stats import chi2_contingency
+
+from orchestration.simulation.crm import (
+    CATEGORIES,
+    OUTCOME_COLUMNS,
+    TICKET_COLUMNS,
+    CrmSimulator,
+    generate_day,
+)
+from orchestration.simulation.incidents import DEFAULT_PARAMS, Incident, parse_incidents
+
+SEED = 7
+DAY = dt.date(2026, 3, 4)  # a Wednesday
+BEFORE, AFTER = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)
+
+
+@cache
+def clean(day: dt.date, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return generate_day(day, seed)
+
+
+def gen(day: dt.date, *incidents: Incident) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return generate_day(day, SEED, incidents)
+
+
+# --- determinism and the shape of a clean day --------------------------------------------------
+
+
+def test_same_seed_and_day_give_identical_frames_whatever_else_was_generated():
+    first_t, first_o = generate_day(DAY, SEED)
+    for other in (BEFORE, dt.date(2025, 1, 1)):
+        generate_day(other, SEED)
+    again_t, again_o = generate_day(DAY, SEED)
+    pd.testing.assert_frame_equal(first_t, again_t)
+    pd.testing.assert_frame_equal(first_o, again_o)
+
+
+def test_different_days_and_seeds_differ():
+    t, _ = clean(DAY)
+    assert not t.drop(columns=["ticket_id", "created_at"]).equals(
+        clean(AFTER)[0].drop(columns=["ticket_id", "created_at"])
+    )
+    other_seed, _ = clean(DAY, seed=SEED + 1)
+    assert len(other_seed) != len(t) or not other_seed.equals(t)
+
+
+def test_clean_day_columns_dtypes_and_ranges():
+    t, o = clean(DAY)
+    assert list(t.columns) == TICKET_COLUMNS
+    assert {c: str(d) for c, d in t.dtypes.items()} == {
+        "ticket_id": "str",
+        "created_at": "datetime64[ns]",
+        "customer_id": "str",
+        "channel": "str",
+        "product": "str",
+        "region": "str",
+        "plan_tier": "str",
+        "priority": "str",
+        "account_age_days": "int64",
+        "prior_tickets_90d": "int64",
+        "message_length": "int64",
+        "first_response_minutes": "float64",
+        "sentiment": "float64",
+        "subject": "str",
+    }
+    assert t["ticket_id"].is_unique
+    assert t["ticket_id"].str.fullmatch(r"T20260304-\d{6}").all()
+    assert t["customer_id"].str.fullmatch(r"C\d{7}").all()
+    assert t["customer_id"].duplicated().any()  # repeat customers
+    start = pd.Timestamp(DAY)
+    assert t["created_at"].between(start, start + pd.Timedelta(days=1), inclusive="left").all()
+    assert t["created_at"].is_monotonic_increasing
+    assert t["created_at"].max() > start + pd.Timedelta(hours=23, minutes=30)
+    hours = t["created_at"].dt.hour
+    assert hours.between(9, 16).mean() > 2 * hours.isin([0, 1, 2, 3, 4, 5, 22, 23]).mean()
+    for col, values in CATEGORIES.items():
+        assert set(t[col]) == set(values), col
+    assert (t[["account_age_days", "prior_tickets_90d"]] >= 0).all().all()
+    assert (t["message_length"] >= 1).all()
+    assert (t["first_response_minutes"] >= 0).all()
+    assert t["sentiment"].dropna().between(-1, 1).all()
+    assert 0.003 < t["sentiment"].isna().mean() < 0.04
+    assert t["subject"].str.len().gt(5).all()
+    # outcomes: one per ticket, known 2-4 days later
+    assert list(o.columns) == OUTCOME_COLUMNS
+    assert o["ticket_id"].tolist() == t["ticket_id"].tolist()
+    assert set(o["escalated"]) == {0, 1} and str(o["escalated"].dtype) == "int64"
+    delay = (o["known_at"] - t["created_at"]).dt.total_seconds() / 86_400
+    assert delay.between(2, 4).all() and abs(delay.mean() - 3) < 0.1
+
+
+def test_label_delay_is_configurable():
+    t, o = generate_day(DAY, SEED, label_delay_days=6)
+    delay = (o["known_at"] - t["created_at"]).dt.total_seconds() / 86_400
+    assert delay.between(5, 7).all()
+    pd.testing.assert_frame_equal(t, clean(DAY)[0])
+    assert o["escalated"].equals(clean(DAY)[1]["escalated"])
+
+
+def test_volume_about_2000_a_day_with_weekly_seasonality():
+    days = [dt.date(2026, 1, 5) + dt.timedelta(days=i) for i in range(28)]  # 4 whole weeks
+    counts = pd.Series({d: len(clean(d)[0]) for d in days})
+    assert 1900 < counts.mean() < 2100
+    weekend = counts[[d.weekday() >= 5 for d in days]]
+    weekday = counts[[d.weekday() < 5 for d in days]]
+    assert weekend.max() < weekday.min()
+    assert 1250 < weekend.mean() < 1450 and 2150 < weekday.mean() < 2350
+
+
+def test_escalation_rate_between_15_and_20_percent():
+    days = [dt.date(2026, 1, 5) + dt.timedelta(days=i) for i in range(7)]
+    escalated = pd.concat([clean(d)[1]["escalated"] for d in days])
+    assert 0.15 <= escalated.mean() <= 0.20
+
+
+@pytest.mark.parametrize("column", ["channel", "product", "plan_tier", "priority"])
+def test_category_shares_are_stationary_between_distant_days(column):
+    # a weekday and a weekend day half a year apart
+    a, b = clean(dt.date(2026, 1, 7))[0], clean(dt.date(2026, 7, 11))[0]
+    table = pd.concat([a[column].value_counts(), b[column].value_counts()], axis=1).fillna(0)
+    assert chi2_contingency(table.to_numpy()).pvalue > 0.001
+
+
+def test_numeric_distributions_are_stationary_between_weekday_and_weekend():
+    a, b = clean(dt.date(2026, 1, 7))[0], clean(dt.date(2026, 7, 11))[0]
+    for col in ("message_length", "first_response_minutes", "account_age_days"):
+        ratio = a[col].median() / b[col].median()
+        assert 0.85 < ratio < 1.15, col
+    assert abs(a["sentiment"].mean() - b["sentiment"].mean()) < 0.05
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+def _same_except(frame: pd.DataFrame, reference: pd.DataFrame, *columns: str) -> None:
+    pd.testing.assert_frame_equal(
+        frame.drop(columns=list(columns)), reference.drop(columns=list(columns))
+    )
+
+
+def check_schema_rename(t, o, ct, co):
+    assert list(t.columns) == [c if c != "message_length" else "msg_len" for c in TICKET_COLUMNS]
+    pd.testing.assert_frame_equal(t, ct.rename(columns={"message_length": "msg_len"}))
+    pd.testing.assert_frame_equal(o, co)
+
+
+def check_schema_drop(t, o, ct, co):
+    pd.testing.assert_frame_equal(t, ct.drop(columns=["message_length"]))
+    pd.testing.assert_frame_equal(o, co)
+
+
+def check_schema_retype(t, o, ct, co):
+    assert str(t["message_length"].dtype) == "str"
+    assert (t["message_length"] == ct["message_length"].astype(str) + " chars").all()
+    assert re.fullmatch(r"\d+ chars", t["message_length"].iloc[0])
+    _same_except(t, ct, "message_length")
+    pd.testing.assert_frame_equal(o, co)
+
+
+def check_volume_drop(t, o, ct, co):
+    assert len(t) == len(ct) - round(0.4 * len(ct))
+    kept = ct[ct["ticket_id"].isin(t["ticket_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(t, kept)  # a subset of the clean rows, in order
+    assert o["ticket_id"].tolist() == t["ticket_id"].tolist()
+
+
+def check_stale_empty(t, o, ct, co):
+    assert len(t) == 0 and len(o) == 0
+    assert list(t.columns) == list(ct.columns)
+    assert t.dtypes.equals(ct.dtypes)
+
+
+def check_stale_resend(t, o, ct, co):
+    pd.testing.assert_frame_equal(t, clean(BEFORE)[0])  # yesterday's ids and timestamps
+    assert len(o) == 0
+
+
+def check_covariate_numeric(t, o, ct, co):
+    shift = t["first_response_minutes"] - ct["first_response_minutes"]
+    assert shift.min() > 0
+    assert abs(shift.median() - ct["first_response_minutes"].std(ddof=0)) < 1
+    _same_except(t, ct, "first_response_minutes")
+    assert o["ticket_id"].equals(co["ticket_id"]) and o["known_at"].equals(co["known_at"])
+    assert o["escalated"].mean() >= co["escalated"].mean()  # slower answers escalate more
+
+
+def check_covariate_category(t, o, ct, co):
+    assert (t["channel"] == "social").mean() == pytest.approx(0.4, abs=1 / len(t))
+    assert (ct["channel"] == "social").mean() < 0.1
+    moved = t["channel"] != ct["channel"]
+    assert (t.loc[moved, "channel"] == "social").all()
+    _same_except(t, ct, "channel")
+
+
+def check_unseen_category(t, o, ct, co):
+    assert (t["channel"] == "whatsapp").mean() == pytest.approx(0.15, abs=1 / len(t))
+    assert set(t["channel"]) == set(CATEGORIES["channel"]) | {"whatsapp"}
+    _same_except(t, ct, "channel")
+
+
+def check_null_flood(t, o, ct, co):
+    assert t["sentiment"].isna().mean() >= 0.9
+    kept = t["sentiment"].notna()
+    assert t.loc[kept, "sentiment"].equals(ct.loc[kept, "sentiment"])
+    _same_except(t, ct, "sentiment")
+    pd.testing.assert_frame_equal(o, co)
+
+
+def check_duplicate_rows(t, o, ct, co):
+    extra = round(0.05 * len(ct))
+    assert len(t) == len(ct) + extra
+    assert t["ticket_id"].duplicated().sum() == extra
+    assert t.duplicated().sum() == extra  # whole rows, not just the id
+    pd.testing.assert_frame_equal(t.drop_duplicates().reset_index(drop=True), ct)
+    pd.testing.assert_frame_equal(o, co)  # one outcome per distinct ticket
+
+
+def check_concept_drift(t, o, ct, co):
+    pd.testing.assert_frame_equal(t, ct)  # inputs exactly as on a clean day
+    assert o["ticket_id"].equals(co["ticket_id"]) and o["known_at"].equals(co["known_at"])
+    assert not o["escalated"].equals(co["escalated"])
+    assert abs(o["escalated"].mean() - co["escalated"].mean()) < 0.04  # the rate hardly moves
+    urgent, low = (t["priority"] == "urgent").to_numpy(), (t["priority"] == "low").to_numpy()
+    clean_gap = co["escalated"][urgent].mean() - co["escalated"][low].mean()
+    drift_gap = o["escalated"][urgent].mean() - o["escalated"][low].mean()
+    assert clean_gap > 0.2 and drift_gap < -0.1  # the link flipped
+
+
+CASES = [
+    ({"kind": "schema_change", "mode": "rename"}, check_schema_rename),
+    ({"kind": "schema_change", "mode": "drop"}, check_schema_drop),
+    ({"kind": "schema_change", "mode": "retype"}, check_schema_retype),
+    ({"kind": "volume_drop", "fraction": 0.4}, check_volume_drop),
+    ({"kind": "stale_feed", "mode": "empty"}, check_stale_empty),
+    ({"kind": "stale_feed", "mode": "resend"}, check_stale_resend),
+    ({"kind": "covariate_shift"}, check_covariate_numeric),
+    (
+        {"kind": "covariate_shift", "category_column": "channel", "share": 0.4},
+        check_covariate_category,
+    ),
+    ({"kind": "unseen_category"}, check_unseen_category),
+    ({"kind": "null_flood"}, check_null_flood),
+    ({"kind": "duplicate_rows"}, check_duplicate_rows),
+    ({"kind": "concept_drift", "days": 3}, check_concept_drift),
+]
+
+
+@pytest.mark.parametrize(("spec", "check"), CASES, ids=[c[1].__name__[6:] for c in CASES])
+def test_incident_changes_exactly_its_day(spec, check):
+    [incident] = parse_incidents([{**spec, "day": DAY.isoformat()}])
+    t, o = gen(DAY, incident)
+    check(t, o, *clean(DAY))
+    for other in (BEFORE, incident.last_day + dt.timedelta(days=1)):
+        ot, oo = gen(other, incident)
+        pd.testing.assert_frame_equal(ot, clean(other)[0])
+        pd.testing.assert_frame_equal(oo, clean(other)[1])
+
+
+def test_concept_drift_lasts_its_days():
+    drift = Incident("concept_drift", DAY, {"days": 3})
+    last = DAY + dt.timedelta(days=2)
+    t, o = gen(last, drift)
+    pd.testing.assert_frame_equal(t, clean(last)[0])
+    assert not o["escalated"].equals(clean(last)[1]["escalated"])
+    assert (
+        drift.last_day == last
+        and drift.active_on(last)
+        and not drift.active_on(AFTER + dt.timedelta(days=2))
+    )
+
+
+def test_incidents_combine_on_one_day():
+    incidents = parse_incidents(
+        [
+            {"kind": "volume_drop", "day": DAY, "fraction": 0.5},
+            {"kind": "schema_change", "day": DAY, "mode": "retype"},
+            {"kind": "null_flood", "day": DAY, "column": "subject", "fraction": 1.0},
+        ]
+    )
+    t, o = gen(DAY, *incidents)
+    ct = clean(DAY)[0]
+    assert len(t) == len(ct) - round(0.5 * len(ct))
+    assert t["subject"].isna().all() and t["message_length"].str.endswith(" chars").all()
+    assert len(o) == len(t)
+
+
+# --- incident specs ----------------------------------------------------------------------------
+
+
+def test_defaults_are_filled_in():
+    assert Incident("volume_drop", DAY).params == {"fraction": 0.5}
+    assert Incident("schema_change", DAY).params == {
+        "mode": "rename",
+        "column": "message_length",
+        "new_name": "msg_len",
+    }
+    assert Incident("schema_change", DAY, {"mode": "retype"}).params["template"] == "{value} chars"
+    assert Incident("stale_feed", DAY).params == {"mode": "empty"}
+    assert Incident("covariate_shift", DAY).params == {"column": "first_response_minutes", "k": 1.0}
+    assert Incident("covariate_shift", DAY, {"share": 0.3}).params == {
+        "category_column": "channel",
+        "category": "social",
+        "share": 0.3,
+    }
+    assert Incident("unseen_category", DAY).params == DEFAULT_PARAMS["unseen_category"]
+    assert Incident("null_flood", DAY).params == {"column": "sentiment", "fraction": 0.9}
+    assert Incident("duplicate_rows", DAY).params == {"fraction": 0.05}
+    assert Incident("concept_drift", DAY).params == {"strength": 1.0, "days": 30}
+
+
+def test_parse_incidents_accepts_yaml_style_entries():
+    parsed = parse_incidents(
+        [
+            {"kind": "volume_drop", "day": "2026-03-05", "fraction": 0.4},
+            {"kind": "null_flood", "day": dt.date(2026, 3, 6), "params": {"fraction": 0.5}},
+        ]
+    )
+    assert parsed == [
+        Incident("volume_drop", dt.date(2026, 3, 5), {"fraction": 0.4}),
+        Incident("null_flood", dt.date(2026, 3, 6), {"column": "sentiment", "fraction": 0.5}),
+    ]
+    assert parse_incidents(None) == [] and parse_incidents([]) == []
+    assert len({parsed[0], parsed[1]}) == 2  # hashable
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"kind": "meteor_strike", "day": "2026-03-05"}, "unknown incident kind 'meteor_strike'"),
+        (
+            {"kind": "volume_drop", "day": "2026-03-05", "fractoin": 0.4},
+            "unknown param(s) ['fractoin']",
+        ),
+        ({"kind": "volume_drop", "day": "2026-03-05", "fraction": 1.5}, "fraction must be between"),
+        (
+            {"kind": "volume_drop", "day": "2026-03-05", "fraction": "half"},
+            "fraction must be a number",
+        ),
+        ({"kind": "volume_drop", "day": "next tuesday"}, "day must be a date"),
+        ({"kind": "volume_drop"}, "needs 'kind' and 'day'"),
+        ({"kind": "stale_feed", "day": "2026-03-05", "mode": "late"}, "mode must be one of"),
+        ({"kind": "schema_change", "day": "2026-03-05", "column": "nope"}, "column must be one of"),
+        (
+            {"kind": "schema_change", "day": "2026-03-05", "mode": "drop", "new_name": "x"},
+            "does not apply",
+        ),
+        (
+            {"kind": "unseen_category", "day": "2026-03-05", "value": "email"},
+            "must be a new channel",
+        ),
+        (
+            {"kind": "covariate_shift", "day": "2026-03-05", "category_column": "product"},
+            "category must be one of",
+        ),
+        (
+            {"kind": "covariate_shift", "day": "2026-03-05", "k": 2, "category": "chat"},
+            "not both",
+        ),
+        (
+            {"kind": "covariate_shift", "day": "2026-03-05", "column": "channel"},
+            "column must be one of",
+        ),
+        ({"kind": "concept_drift", "day": "2026-03-05", "days": 0}, "days must be an int >= 1"),
+    ],
+)
+def test_bad_specs_raise_a_clear_value_error(entry, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        parse_incidents([{"kind": "volume_drop", "day": "2026-03-01"}, entry])
+    assert "incident #1" in str(err.value)
+
+
+# --- writing to a database ---------------------------------------------------------------------
+
+
+def test_simulator_writes_batches_outcomes_and_replaces_a_rewritten_day(tmp_path):
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    drop = Incident("volume_drop", AFTER, {"fraction": 0.5})
+    with CrmSimulator(url, seed=SEED) as sim:
+        written = sim.write_days(BEFORE, AFTER, [drop])
+        assert list(written) == [BEFORE, DAY, AFTER]
+        assert written[DAY] == len(clean(DAY)[0])
+        assert written[AFTER] == len(clean(AFTER)[0]) - round(0.5 * len(clean(AFTER)[0]))
+
+        engine = sa.create_engine(url)
+        batches = pd.read_sql("SELECT * FROM crm_batches ORDER BY batch_date", engine)
+        assert batches["batch_date"].tolist() == [d.isoformat() for d in (BEFORE, DAY, AFTER)]
+        assert batches["table_name"].tolist() == [
+            "crm_tickets_20260303",
+            "crm_tickets_20260304",
+            "crm_tickets_20260305",
+        ]
+        assert batches["row_count"].tolist() == list(written.values())
+
+        # re-landing a day replaces its table, its batch row and its outcomes
+        assert sim.write_day(AFTER) == len(clean(AFTER)[0])
+        batches = pd.read_sql("SELECT * FROM crm_batches", engine)
+        assert len(batches) == 3
+        assert batches.set_index("batch_date").loc[AFTER.isoformat(), "row_count"] == len(
+            clean(AFTER)[0]
+        )
+        n_rows = pd.read_sql("SELECT COUNT(*) AS n FROM crm_tickets_20260305", engine)["n"].item()
+        assert n_rows == len(clean(AFTER)[0])
+
+        everything = sim.outcomes_known_by(dt.datetime(2027, 1, 1))
+        assert len(everything) == sum(len(clean(d)[1]) for d in (BEFORE, DAY, AFTER))
+        assert everything["ticket_id"].is_unique
+        assert {c: str(d) for c, d in everything.dtypes.items()} == {
+            "ticket_id": "str",
+            "escalated": "int64",
+            "known_at": "datetime64[ns]",
+        }
+        cutoff = dt.datetime(2026, 3, 6, 12)
+        known = sim.outcomes_known_by(cutoff)
+        assert 0 < len(known) < len(everything)
+        assert (known["known_at"] <= cutoff).all() and known["known_at"].is_monotonic_increasing
+        expected = everything[everything["known_at"] <= cutoff]
+        assert set(known["ticket_id"]) == set(expected["ticket_id"])
+        # stored known_at is whole seconds, so a cutoff mid-second is exact
+        one = known.iloc[-1]
+        at = one["known_at"].to_pydatetime()
+        assert one["ticket_id"] in set(sim.outcomes_known_by(at)["ticket_id"])
+        assert one["ticket_id"] not in set(
+            sim.outcomes_known_by(at - dt.timedelta(seconds=1))["ticket_id"]
+        )
+        engine.dispose()
+
+
+def test_outcomes_known_by_on_an_empty_source(tmp_path):
+    with CrmSimulator(f"sqlite:///{tmp_path / 'empty.db'}") as sim:
+        out = sim.outcomes_known_by(dt.datetime(2026, 1, 1))
+    assert len(out) == 0 and list(out.columns) == OUTCOME_COLUMNS
+    assert str(out["known_at"].dtype) == "datetime64[ns]"
+
+
+def test_simulator_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="seed"):
+        CrmSimulator(f"sqlite:///{tmp_path / 'x.db'}", seed=-1)
+    with pytest.raises(ValueError, match="label_delay_days"):
+        CrmSimulator(f"sqlite:///{tmp_path / 'x.db'}", label_delay_days=-2)
+    with pytest.raises(TypeError, match="Incident"):
+        generate_day(DAY, SEED, [{"kind": "volume_drop", "day": DAY}])
+
+
+def test_a_failed_write_leaves_the_day_as_it_was(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    with CrmSimulator(url) as sim:
+        sim.write_day(DAY)
+        before = pd.read_sql("SELECT * FROM crm_tickets_20260304", sim.engine)
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(sa, "insert", boom)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            sim.write_day(DAY, [Incident("stale_feed", DAY)])
+        after = pd.read_sql("SELECT * FROM crm_tickets_20260304", sim.engine)
+    pd.testing.assert_frame_equal(before, after)
+    assert len(after) == len(clean(DAY)[0])
