@@ -102,11 +102,16 @@ _TABLE_CHECKS = {
 }
 
 
+def _readable(value: object) -> str:
+    # pandas 3 keeps NaN through astype(str); a null failure case should read as "null".
+    return "null" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def _summarise(cases: pd.DataFrame, max_examples: int) -> list[dict]:
     cases = cases.assign(
         column=cases["column"].astype(str),
         check=cases["check"].astype(str),
-        failure_case=cases["failure_case"].astype(str),
+        failure_case=[_readable(v) for v in cases["failure_case"]],
     )
     # Table-level schema failures name the column in failure_case: show it as the column.
     for pandera_check, readable in _TABLE_CHECKS.items():

@@ -237,7 +237,9 @@ def _evaluate(name: str, cur_tab: TableProfile, ref_tab: TableProfile, o: dict) 
         ev.findings.append(("error", f"type changed: {cur.unparsable} of {n} values not numeric"))
         return ev
     if name in cur_tab.type_errors:
-        ev.findings.append(("warn", "type changed: arrived as text, but all values parsed"))
+        ev.findings.append(
+            ("warn", "type changed: non-numeric dtype, but all values parsed as numbers")
+        )
     if cur.count == 0 and cur.nulls > 0 and ref.count > 0:
         ev.findings.append(("error", f"all {cur.nulls} values are null"))
         return ev
@@ -248,10 +250,10 @@ def _evaluate(name: str, cur_tab: TableProfile, ref_tab: TableProfile, o: dict) 
             ev.findings.append(
                 ("error", f"null rate rose {d.null_rate_ref:.1%} -> {d.null_rate_cur:.1%}")
             )
-    if cur.count < o["min_rows"]:
+    if cur.count < max(o["min_rows"], 1):
         ev.findings.append(("warn", f"too few rows to judge: n={cur.count}"))
         return ev
-    if ref.count < o["min_rows"]:
+    if ref.count < max(o["min_rows"], 1):
         ev.findings.append(("warn", f"reference has too few values to judge: n={ref.count}"))
         return ev
     if kind == "numeric":

@@ -1,0 +1,81 @@
+"""The production path end to end: the repository's dagster.yaml (Postgres instance), a source
+system in PostgreSQL, and the project's own raw_ingestion job with its four checks."""
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster._core.event_api import PartitionKeyFilter
+from dagster_postgres import PostgresEventLogStorage
+
+from orchestration.home import activate, resolve_home
+from orchestration.runner import run_job
+from orchestration.simulation.crm import CrmSimulator
+from orchestration.simulation.incidents import Incident
+from resources.source import SqlTicketSource
+from tests.support.postgres import PostgresCluster
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+START = date(2026, 2, 2)
+DAYS = [START + timedelta(days=i) for i in range(9)]
+DROP_DAY = DAYS[-1]  # same weekday as DAYS[1]: one week of history to judge it by
+
+
+@pytest.fixture
+def postgres_home(postgres_cluster: PostgresCluster, tmp_path, monkeypatch):
+    instance_db = postgres_cluster.create_database("production_path_dagster")
+    source_db = postgres_cluster.create_database("production_path_crm")
+    variables = {
+        **instance_db.env(),
+        "AFTERLAUNCH_SOURCE_URL": source_db.url,
+        "AFTERLAUNCH_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": "",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)  # recorded, so activate()'s changes are undone
+    home = resolve_home(tmp_path / "home")
+    home.dagster_home.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home.dagster_home / "dagster.yaml")
+    activate(home)  # keeps the copied Postgres dagster.yaml, points DAGSTER_HOME at it
+    return home, source_db
+
+
+def test_raw_ingestion_on_postgres_instance_from_postgres_source(postgres_home):
+    home, source_db = postgres_home
+    drop = Incident("volume_drop", DROP_DAY, {"fraction": 0.5})
+    written = CrmSimulator(source_db.url, seed=5).write_days(DAYS[0], DAYS[-1], [drop])
+
+    # What the source holds is what the snapshot holds (extraction from Postgres, not SQLite).
+    source = SqlTicketSource(url=source_db.url)
+    assert len(source.extract_day(DAYS[0])) == written[DAYS[0]]
+
+    instance = DagsterInstance.get()
+    assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+    outcomes = {day: run_job(instance, "raw_ingestion", day.isoformat()) for day in DAYS}
+    assert all(o.success for o in outcomes.values())
+
+    # Read back through a new instance object: row counts and check results per partition.
+    fresh = DagsterInstance.from_config(str(home.dagster_home))
+    raw = AssetKey("raw_tickets")
+    for day in DAYS:
+        [record] = fresh.fetch_materializations(
+            AssetRecordsFilter(asset_key=raw, asset_partitions=[day.isoformat()]), limit=5
+        ).records
+        assert record.asset_materialization.metadata["dagster/row_count"].value == written[day]
+
+    volume = AssetCheckKey(raw, "raw_tickets_volume")
+    contract = AssetCheckKey(raw, "raw_tickets_contract")
+
+    def latest(check: AssetCheckKey, day: date):
+        found = fresh.event_log_storage.get_latest_asset_check_execution_by_key(
+            [check], partition_filter=PartitionKeyFilter(key=day.isoformat())
+        )
+        return found[check].evaluation
+
+    dropped = latest(volume, DROP_DAY)
+    assert dropped.passed is False and dropped.severity.value == "ERROR"
+    assert dropped.metadata["expected_rows"].value == written[DAYS[1]]
+    assert latest(volume, DAYS[-2]).passed  # the week before it was fine
+    assert all(latest(contract, day).passed for day in DAYS)
