@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S"
     )
     # Dagster's own per-event logging would drown the progress lines.
-    for noisy in ("dagster", "alembic"):
+    for noisy in ("dagster", "dagster.builtin", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)

@@ -41,6 +41,13 @@ class RunOutcome:
     failed_steps: list[str]
 
 
+def failure_reason(error) -> str:
+    """The innermost cause's message: Dagster wraps the user's exception in its own."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "unknown error"
+
+
 def run_job(
     instance: DagsterInstance,
     job_name: str,
@@ -68,15 +75,12 @@ def run_job(
     ]
     failed = [e.step_key for e in result.get_step_failure_events()]
     skipped = [e.step_key for e in result.get_step_skipped_events()]
-    if failed:
-        for event in result.get_step_failure_events():
-            log.warning(
-                "%s %s: step %s failed: %s",
-                job_name,
-                partition or "",
-                event.step_key,
-                event.event_specific_data.error.message.strip().splitlines()[0]
-                if event.event_specific_data and event.event_specific_data.error
-                else "",
-            )
+    for event in result.get_step_failure_events():
+        log.warning(
+            "%s %s: step %s failed: %s",
+            job_name,
+            partition or "",
+            event.step_key,
+            failure_reason(event.step_failure_data.error),
+        )
     return RunOutcome(job_name, partition, result.success, result.run_id, checks, skipped, failed)
