@@ -23,7 +23,7 @@ from dagster import (
 
 from assets.metadata import check_severity, passed, table
 from assets.partitions import DAILY, day_of, key_of
-from assets.raw_tickets import raw_tickets
+from assets.raw_tickets import ensure_raw_contract, raw_tickets
 from checks.contract import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, validate_contract
 from checks.drift import compare_profiles, render_markdown
 from checks.policy import DriftRules
@@ -105,13 +105,7 @@ def ticket_profiles(
     context: AssetExecutionContext, raw_tickets: pd.DataFrame, reference_profile: dict
 ) -> Output[dict]:
     """This day's profile on the reference's bins and categories: mergeable, small, comparable."""
-    report = validate_contract(raw_tickets)
-    if not report.passed:
-        # The blocking check stops this step in the same run; this guard also holds when a
-        # later run asks for the profile of a day whose contract failed.
-        raise Failure(
-            f"raw_tickets {context.partition_key} breaks its contract: {report.summary()}"
-        )
+    ensure_raw_contract(raw_tickets, context.partition_key)
     reference = TableProfile.from_dict(reference_profile["profile"])
     profile = profile_like(raw_tickets, reference)
     return Output(profile.to_dict(), metadata={"rows": profile.n_rows})

@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     DataVersion,
+    Failure,
     FreshnessPolicy,
     MetadataValue,
     Output,
@@ -156,6 +157,14 @@ def raw_tickets_schema(
             "compared_with_previous": previous_key if previous is not None else "none",
         },
     )
+
+
+def ensure_raw_contract(raw: pd.DataFrame, partition_key: str) -> None:
+    """Refuse to build on a day that breaks the contract. The blocking check stops downstream
+    steps in the same run; this also holds when a later run asks for that day."""
+    report = validate_contract(raw)
+    if not report.passed:
+        raise Failure(f"raw_tickets {partition_key} breaks its contract: {report.summary()}")
 
 
 def raw_tickets_key():

@@ -73,13 +73,14 @@ class ContractReport:
     n_rows: int
     n_failures: int
     failures: list[dict] = field(default_factory=list)  # one row per (column, check)
+    contract: str = CONTRACT_VERSION
 
     def summary(self) -> str:
         if self.passed:
-            return f"{self.n_rows} rows meet contract {CONTRACT_VERSION}"
+            return f"{self.n_rows} rows meet contract {self.contract}"
         broken = ", ".join(f"{f['column']}: {f['check']}" for f in self.failures[:6])
         more = "" if len(self.failures) <= 6 else f" and {len(self.failures) - 6} more"
-        return f"{self.n_failures} failures of contract {CONTRACT_VERSION}: {broken}{more}"
+        return f"{self.n_failures} failures of contract {self.contract}: {broken}{more}"
 
 
 def validate_contract(df: pd.DataFrame, max_examples: int = 5) -> ContractReport:
@@ -91,7 +92,7 @@ def validate_contract(df: pd.DataFrame, max_examples: int = 5) -> ContractReport
             passed=False,
             n_rows=len(df),
             n_failures=len(err.failure_cases),
-            failures=_summarise(err.failure_cases, max_examples),
+            failures=summarise_failures(err.failure_cases, max_examples),
         )
     return ContractReport(passed=True, n_rows=len(df), n_failures=0)
 
@@ -107,7 +108,8 @@ def _readable(value: object) -> str:
     return "null" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def _summarise(cases: pd.DataFrame, max_examples: int) -> list[dict]:
+def summarise_failures(cases: pd.DataFrame, max_examples: int = 5) -> list[dict]:
+    """pandera's failure cases, one row per (column, check) with a count and a few examples."""
     cases = cases.assign(
         column=cases["column"].astype(str),
         check=cases["check"].astype(str),

@@ -54,11 +54,34 @@ class DriftRules(_Strict):
     max_categories: int = 50
 
 
+class LabelRules(_Strict):
+    """Outcomes (escalated yes/no) arrive days after the ticket."""
+
+    delay_days: int = Field(3, description="usual delay between a ticket and its label")
+    max_delay_days: int = Field(5, description="a ticket is unlabelled-for-good after this")
+    lookback_days: int = Field(10, description="raw days searched for a label's ticket")
+    max_bad_fraction: float = Field(0.01, description="unknown/duplicate labels: ERROR above")
+
+
+class TrainingRules(_Strict):
+    """How a challenger is trained; everything here is recorded as the model's lineage."""
+
+    window_days: int = Field(28, description="days of labelled tickets in a training set")
+    validation_fraction: float = Field(0.2, description="newest share of rows held out")
+    min_rows: int = Field(2000, description="fewer labelled rows: refuse to train")
+    model_family: str = Field("logistic_regression", description="see assets/model_family.py")
+    hyperparameters: dict[str, float | int | str] = Field(default_factory=lambda: {"C": 1.0})
+    seed: int = 42
+    owner: str = "team:ml-platform"
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
     freshness: FreshnessRules = FreshnessRules()
     drift: DriftRules = DriftRules()
+    labels: LabelRules = LabelRules()
+    training: TrainingRules = TrainingRules()
 
     def as_metadata(self, section: str) -> dict[str, Any]:
         """The rules of one section, flat, for display beside a decision."""

@@ -81,6 +81,50 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0 if outcome.success else 1
 
 
+def _registry(home):
+    from resources.registry import ModelRegistry
+
+    return ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    activate(resolve_home(args.home))
+    from dagster import DagsterInstance
+
+    from orchestration.runner import run_job
+
+    config = {
+        "ops": {
+            "training_set": {"config": {"end_date": args.end}},
+            "challenger_model": {"config": {"change_summary": args.summary}},
+        }
+    }
+    outcome = run_job(DagsterInstance.get(), "train_challenger", None, run_config=config)
+    return 0 if outcome.success else 1
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from orchestration.reproduce import reproduce
+    from resources.snapshots import SnapshotStore, snapshot_root
+
+    home = activate(resolve_home(args.home))
+    result = reproduce(args.version, _registry(home), SnapshotStore(snapshot_root(home.root)))
+    verdict = "reproduced exactly" if result.identical else "NOT reproduced"
+    print(
+        f"version {result.version}: {verdict} on {result.rows} rows "
+        f"(largest difference in probability {result.max_abs_difference:.3g})"
+    )
+    return 0 if result.identical else 1
+
+
+def cmd_feature_lock(args: argparse.Namespace) -> int:
+    from assets.feature_set import pin_current_version
+
+    pin = pin_current_version()
+    print(f"feature set v{pin.version} pinned at {pin.definitions_hash}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     home = activate(resolve_home(args.home))
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
@@ -121,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_home(sub.add_parser("reference", help="(re)build the reference profile"))
     p.add_argument("--end", help="last day of the reference window (default: newest)")
     p.set_defaults(func=cmd_reference)
+
+    p = with_home(sub.add_parser("train", help="train a challenger and register it in MLflow"))
+    p.add_argument("--end", help="last label day of the training window (default: newest)")
+    p.add_argument("--summary", default="manual retraining", help="change summary (lineage)")
+    p.set_defaults(func=cmd_train)
+
+    p = with_home(sub.add_parser("reproduce", help="retrain a registered version from lineage"))
+    p.add_argument("version", help="model version number in the registry")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("feature-lock", help="pin the feature set version to its code hash")
+    p.set_defaults(func=cmd_feature_lock)
 
     p = with_home(sub.add_parser("ui", help="open the Dagster UI on this home"))
     p.add_argument("--port", type=int, default=3000)

@@ -1,19 +1,22 @@
 """The one Definitions object: assets, checks, jobs and the resources they use.
 
 Paths and URLs come from the environment (EnvVar), resolved when a run starts:
-AFTERLAUNCH_HOME (the deployment's home folder) and AFTERLAUNCH_SOURCE_URL (the source system's
-SQLAlchemy URL). `afterlaunch` commands set both from `--home`.
+AFTERLAUNCH_HOME (the deployment's home folder), AFTERLAUNCH_SOURCE_URL (the source system's
+SQLAlchemy URL), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS (the MLflow tracking
+and registry store). `afterlaunch` commands set them from `--home` unless already set.
 """
-
-from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from assets.features import FEATURE_CHECKS, ticket_features
+from assets.labels import LABEL_CHECKS, ticket_labels
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
+from assets.training import challenger_model, training_set
 from orchestration.jobs import JOBS
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
+from resources.registry import ModelRegistry
 from resources.snapshots import VersionedParquetIOManager
 from resources.source import SqlTicketSource
 from resources.storage import HomeStorage
@@ -21,13 +24,25 @@ from resources.storage import HomeStorage
 HOME = EnvVar("AFTERLAUNCH_HOME")
 
 defs = Definitions(
-    assets=[raw_tickets, reference_profile, ticket_profiles],
-    asset_checks=[*RAW_TICKETS_CHECKS, *PROFILE_CHECKS],
+    assets=[
+        raw_tickets,
+        reference_profile,
+        ticket_profiles,
+        ticket_labels,
+        ticket_features,
+        training_set,
+        challenger_model,
+    ],
+    asset_checks=[*RAW_TICKETS_CHECKS, *PROFILE_CHECKS, *LABEL_CHECKS, *FEATURE_CHECKS],
     jobs=JOBS,
     resources={
         "io_manager": VersionedParquetIOManager(home=HOME),
         "storage": HomeStorage(home=HOME),
         "source": SqlTicketSource(url=EnvVar("AFTERLAUNCH_SOURCE_URL")),
+        "registry": ModelRegistry(
+            tracking_uri=EnvVar("AFTERLAUNCH_MLFLOW_URI"),
+            artifact_root=EnvVar("AFTERLAUNCH_MLFLOW_ARTIFACTS"),
+        ),
         "policy": PolicyResource(home=HOME),
         "clock": ClockResource(),
     },

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from orchestration.home import Home, activate
 from orchestration.runner import RunOutcome, run_job
@@ -86,7 +86,9 @@ def run_demo(home: Home, scenario: Scenario) -> DemoResult:
     for number in range(1, scenario.days + 1):
         key = scenario.day(number).isoformat()
         if number == scenario.reference_days + 1:
-            _build_reference(instance, result, scenario.day(scenario.reference_days).isoformat())
+            launch = scenario.day(scenario.reference_days).isoformat()
+            _build_reference(instance, result, launch)
+            _train(instance, result, launch, "launch model: first training on the clean days")
         job = "raw_ingestion" if number <= scenario.reference_days else "daily_ingestion"
         outcome = run_job(instance, job, key)
         result.runs.append(outcome)
@@ -101,6 +103,7 @@ def run_demo(home: Home, scenario: Scenario) -> DemoResult:
             "all checks passed" if not failed else "not passed: " + ", ".join(failed),
         )
 
+    _train(instance, result, scenario.end.isoformat(), "retraining at the end of the scenario")
     (home.reports / "timeline.json").write_text(json.dumps(result.timeline, indent=2))
     log.info(
         "demo finished in %.0f s; timeline: %s",
@@ -118,6 +121,34 @@ def _build_reference(instance: DagsterInstance, result: DemoResult, end: str) ->
         raise RuntimeError(f"the reference profile could not be built (run {outcome.run_id})")
     result.timeline.append({"day": end, "kind": "reference_built", "run_id": outcome.run_id})
     log.info("reference profile built from the window ending %s", end)
+
+
+def _train(instance: DagsterInstance, result: DemoResult, end: str, summary: str) -> None:
+    config = {
+        "ops": {
+            "training_set": {"config": {"end_date": end}},
+            "challenger_model": {"config": {"change_summary": summary}},
+        }
+    }
+    outcome = run_job(instance, "train_challenger", None, run_config=config)
+    result.runs.append(outcome)
+    if not outcome.success:
+        raise RuntimeError(f"training on the window ending {end} failed (run {outcome.run_id})")
+    version = (
+        instance.get_latest_materialization_event(AssetKey("challenger_model"))
+        .asset_materialization.metadata["model_version"]
+        .value
+    )
+    result.timeline.append(
+        {
+            "day": end,
+            "kind": "challenger_registered",
+            "version": version,
+            "reason": summary,
+            "run_id": outcome.run_id,
+        }
+    )
+    log.info("trained on labels until %s: model version %s is @challenger", end, version)
 
 
 def _record(result: DemoResult, outcome: RunOutcome) -> None:

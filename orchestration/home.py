@@ -15,6 +15,15 @@ from pathlib import Path
 
 DEFAULT_HOME = ".afterlaunch"
 
+# What activate() sets: the whole environment a run of the definitions reads.
+ENV_VARS = (
+    "DAGSTER_HOME",
+    "AFTERLAUNCH_HOME",
+    "AFTERLAUNCH_SOURCE_URL",
+    "AFTERLAUNCH_MLFLOW_URI",
+    "AFTERLAUNCH_MLFLOW_ARTIFACTS",
+)
+
 # Embedded instance: SQLite storages are Dagster's default under DAGSTER_HOME.
 _EMBEDDED_INSTANCE = """\
 # Embedded Dagster instance written by afterlaunch: SQLite storage under this folder.
@@ -41,6 +50,19 @@ class Home:
         return self.root / "reports"
 
     @property
+    def mlflow_uri(self) -> str:
+        return (
+            os.environ.get("AFTERLAUNCH_MLFLOW_URI")
+            or f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+        )
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return os.environ.get("AFTERLAUNCH_MLFLOW_ARTIFACTS") or str(
+            self.root / "mlflow" / "artifacts"
+        )
+
+    @property
     def source_url(self) -> str:
         return os.environ.get("AFTERLAUNCH_SOURCE_URL") or f"sqlite:///{self.source_db}"
 
@@ -61,4 +83,8 @@ def activate(home: Home) -> Home:
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     os.environ["AFTERLAUNCH_HOME"] = str(home.root)
     os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
+    os.environ["AFTERLAUNCH_MLFLOW_URI"] = home.mlflow_uri
+    os.environ["AFTERLAUNCH_MLFLOW_ARTIFACTS"] = home.mlflow_artifacts
+    if "://" not in home.mlflow_artifacts:
+        Path(home.mlflow_artifacts).mkdir(parents=True, exist_ok=True)
     return home

@@ -42,8 +42,13 @@ class RunOutcome:
 
 
 def failure_reason(error) -> str:
-    """The innermost cause's message: Dagster wraps the user's exception in its own."""
-    while error is not None and error.cause is not None:
+    """The user's exception, not Dagster's wrapper around it (nor what the user's exception
+    was raised from, which is usually less clear than the exception itself)."""
+    while (
+        error is not None
+        and error.cause is not None
+        and (error.cls_name or "").startswith("Dagster")
+    ):
         error = error.cause
     return error.message.strip() if error is not None else "unknown error"
 

@@ -15,6 +15,13 @@ retyped column. What it returns (pandas 3.1, SQLAlchemy 2.1):
 Rows come back in the order the database returns ``SELECT *`` (insertion order for the
 simulated source on SQLite and on a freshly written Postgres table).
 
+``extract_labels`` reads the outcomes table (``crm_outcomes``): the rows whose ``known_at`` falls
+on the day, compared as ISO text ``YYYY-MM-DDTHH:MM:SS`` (naive UTC, as the simulator stores it),
+so it works alike on SQLite and Postgres. ``ticket_id`` and ``escalated`` come back as stored
+(``str`` and ``int64`` normally; an invalid value such as 2 stays 2, NULLs make ``escalated``
+``float64``); ``known_at`` is parsed into naive-UTC ``datetime64[ns]``, and a value that is no
+timestamp becomes ``NaT`` (logged as a warning), left for the label contract to report.
+
 ``pd.read_sql`` cannot infer a dtype for a column without values: for an EMPTY table it returns
 ``object`` for every column, and an all-NULL column is ``object`` too. For such columns (and only
 those) the dtype is taken from the table's declared column type via SQLAlchemy inspection:
@@ -41,6 +48,10 @@ class SourceBatchMissing(LookupError):
     """No batch (table) landed in the source for the requested day."""
 
 
+LABEL_COLUMNS = ["ticket_id", "escalated", "known_at"]
+_ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+
+
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ``***``, safe for logs and error messages."""
     try:
@@ -55,6 +66,10 @@ class SqlTicketSource(dg.ConfigurableResource):
     url: str = Field(description="SQLAlchemy URL of the source database (may hold a password).")
     table_prefix: str = Field(
         default="crm_tickets_", description="Day tables are named <table_prefix>YYYYMMDD."
+    )
+    outcomes_table: str = Field(
+        default="crm_outcomes",
+        description="Table of ticket outcomes (ticket_id, escalated, known_at) read as labels.",
     )
 
     def table_name(self, day: dt.date) -> str:
@@ -100,6 +115,54 @@ class SqlTicketSource(dg.ConfigurableResource):
             df["created_at"] = _parse_created_at(df["created_at"])
         dg.get_dagster_logger().debug(
             "extracted %d rows x %d columns from %s", len(df), df.shape[1], name
+        )
+        return df
+
+    def extract_labels(self, day: dt.date) -> pd.DataFrame:
+        """The outcomes that became known on ``day``: ``known_at`` in [day 00:00, next day
+        00:00) naive UTC, columns :data:`LABEL_COLUMNS`, ordered by ``known_at`` then
+        ``ticket_id`` (see the module docstring for the dtypes). A day without labels gives an
+        empty frame with the same dtypes.
+
+        Raises :class:`SourceBatchMissing` if the outcomes table does not exist, and
+        ``ValueError`` if it lacks one of the columns.
+        """
+        if isinstance(day, dt.datetime):
+            day = day.date()
+        start = dt.datetime.combine(day, dt.time())
+        lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
+        name = self.outcomes_table
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                if not inspector.has_table(name):
+                    raise SourceBatchMissing(
+                        f"no labels for {day.isoformat()}: outcomes table {name} not found in "
+                        f"{self.masked_url}"
+                    )
+                declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
+                missing = [c for c in LABEL_COLUMNS if c not in declared]
+                if missing:
+                    raise ValueError(
+                        f"outcomes table {name} in {self.masked_url} lacks column(s) {missing}"
+                    )
+                known_at = sa.column("known_at")
+                query = (
+                    sa.select(*(sa.column(c) for c in LABEL_COLUMNS))
+                    .select_from(sa.table(name))
+                    .where(known_at >= lo, known_at < hi)
+                    .order_by(known_at, sa.column("ticket_id"))
+                )
+                df = pd.read_sql_query(query, conn)
+        finally:
+            engine.dispose()
+        df = _restore_valueless_dtypes(df, declared)
+        df["known_at"] = _parse_known_at(df["known_at"], name)
+        # Sorted again here: the database's text collation need not be byte order.
+        df = df.sort_values(["known_at", "ticket_id"], kind="stable").reset_index(drop=True)
+        dg.get_dagster_logger().debug(
+            "extracted %d labels known on %s from %s", len(df), day.isoformat(), name
         )
         return df
 
@@ -159,3 +222,17 @@ def _parse_created_at(s: pd.Series) -> pd.Series:
         return parsed.dt.tz_localize(None).astype("datetime64[ns]")
     except (ValueError, TypeError, OverflowError):
         return s
+
+
+def _parse_known_at(s: pd.Series, table: str) -> pd.Series:
+    """Naive-UTC ``datetime64[ns]``; a value that is not a timestamp becomes NaT (logged)."""
+    parsed = pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce")
+    bad = parsed.isna() & s.notna()
+    if bad.any():
+        dg.get_dagster_logger().warning(
+            "%d known_at value(s) in %s are not timestamps (kept as NaT), e.g. %s",
+            int(bad.sum()),
+            table,
+            ", ".join(map(repr, s[bad].head(3).tolist())),
+        )
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")

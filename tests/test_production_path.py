@@ -32,9 +32,13 @@ def postgres_home(postgres_cluster: PostgresCluster, tmp_path, monkeypatch):
         "AFTERLAUNCH_SOURCE_URL": source_db.url,
         "AFTERLAUNCH_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": "",
+        "AFTERLAUNCH_MLFLOW_URI": "",
+        "AFTERLAUNCH_MLFLOW_ARTIFACTS": "",
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)  # recorded, so activate()'s changes are undone
+        if not value:
+            monkeypatch.delenv(name)
     home = resolve_home(tmp_path / "home")
     home.dagster_home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home.dagster_home / "dagster.yaml")

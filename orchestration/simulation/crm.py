@@ -450,6 +450,13 @@ def generate_day(
     outcomes follow through the unchanged model; "pipeline" incidents (schema_change, volume_drop,
     stale_feed, null_flood, duplicate_rows) change only what lands, and outcomes are computed
     from the true values. A stale feed lands no ticket of this day, so it has no outcomes.
+
+    A ``bad_labels`` incident appends its bad rows (all known on ``day``) after those outcomes,
+    ordered by ``known_at``: see :func:`~orchestration.simulation.incidents.apply_label_incidents`.
+    They are the only outcome rows that are not one per ticket of this day: labels for ids
+    ``T<day>-9xxxxx`` that no ticket has, and second labels for tickets of the last
+    ``label_delay_days + 2`` days (the same value again for a ticket labelled before ``day``;
+    -1 or 2 for one whose clean label is known on ``day`` too).
     """
     day = _as_date(day)
     incidents = tuple(incidents)
@@ -460,6 +467,18 @@ def generate_day(
         raise ValueError(f"label_delay_days must be an int, got {label_delay_days!r}")
     if label_delay_days < 0:
         raise ValueError(f"label_delay_days must be >= 0, got {label_delay_days}")
+    return _generate(day, seed, incidents, label_delay_days, label_incidents=True)
+
+
+def _generate(
+    day: dt.date,
+    seed: int,
+    incidents: tuple[Incident, ...],
+    label_delay_days: int,
+    *,
+    label_incidents: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``generate_day`` on checked arguments; without bad_labels rows unless ``label_incidents``."""
     streams = _day_streams(seed, day)
 
     n = int(np.random.default_rng(streams["volume"]).poisson(expected_volume(day)))
@@ -477,15 +496,30 @@ def generate_day(
         tickets, uniforms, jitter, label_delay_days, inc.drift_strength_on(incidents, day)
     )
 
-    def yesterday() -> pd.DataFrame:
-        return generate_day(
-            day - dt.timedelta(days=1), seed, incidents, label_delay_days=label_delay_days
-        )[0]
+    def earlier(days_back: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return _generate(
+            day - dt.timedelta(days=days_back),
+            seed,
+            incidents,
+            label_delay_days,
+            label_incidents=False,
+        )
 
-    landed = inc.apply_row_incidents(tickets, todays_rngs, yesterday)
+    landed = inc.apply_row_incidents(tickets, todays_rngs, lambda: earlier(1)[0])
     outcomes = outcomes[outcomes["ticket_id"].isin(set(landed["ticket_id"].dropna()))]
     landed = inc.apply_value_incidents(landed, todays_rngs)
-    return landed.reset_index(drop=True), outcomes.reset_index(drop=True)
+    outcomes = outcomes.reset_index(drop=True)
+    if label_incidents:
+
+        def recent_labels() -> pd.DataFrame:
+            back = range(label_delay_days + 2, 0, -1)
+            return pd.concat([*(earlier(k)[1] for k in back), outcomes], ignore_index=True)
+
+        bad = inc.apply_label_incidents(day, todays_rngs, recent_labels)
+        if len(bad):
+            bad = bad.sort_values("known_at", kind="stable")
+            outcomes = pd.concat([outcomes, bad], ignore_index=True)
+    return landed.reset_index(drop=True), outcomes
 
 
 # --- writing the source database ---------------------------------------------------------------
@@ -507,6 +541,69 @@ OUTCOMES = sa.Table(
     sa.Column("known_at", sa.Text, nullable=False, index=True),
 )
 _ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+_VALID_ESCALATED = (0, 1)
+
+
+def _day_bounds(day: dt.date) -> tuple[str, str]:
+    """``[day 00:00, next day 00:00)`` as ISO text bounds for ``known_at``."""
+    start = dt.datetime.combine(day, dt.time())
+    return start.strftime(_ISO_SECONDS), (start + dt.timedelta(days=1)).strftime(_ISO_SECONDS)
+
+
+def _has_earlier_valid_label() -> sa.Exists:
+    """The outcome row's ticket has a 0/1 label known strictly before it (correlated)."""
+    earlier = OUTCOMES.alias("earlier")
+    return sa.exists().where(
+        earlier.c.ticket_id == OUTCOMES.c.ticket_id,
+        earlier.c.known_at < OUTCOMES.c.known_at,
+        earlier.c.escalated.in_(_VALID_ESCALATED),
+    )
+
+
+def _outcomes_owned_by(day: dt.date) -> sa.ColumnElement[bool]:
+    """The ``crm_outcomes`` rows that ``write_day(day)`` replaces.
+
+    * the outcomes of the day's tickets (their ids carry its date; this includes the unknown ids
+      ``T<day>-9xxxxx`` of a bad_labels incident): the first 0/1 label of each, so a later
+      bad_labels day's copies of them are left alone;
+    * the other bad rows a bad_labels incident added on the day: rows known on the day whose
+      value is not 0/1, or whose ticket already had a 0/1 label before.
+    """
+    lo, hi = _day_bounds(day)
+    valid = OUTCOMES.c.escalated.in_(_VALID_ESCALATED)
+    first_labels_of_its_tickets = sa.and_(
+        OUTCOMES.c.ticket_id.like(f"T{day:%Y%m%d}-%"), valid, ~_has_earlier_valid_label()
+    )
+    bad_rows_known_that_day = sa.and_(
+        OUTCOMES.c.known_at >= lo,
+        OUTCOMES.c.known_at < hi,
+        sa.or_(~valid, _has_earlier_valid_label()),
+    )
+    return sa.or_(first_labels_of_its_tickets, bad_rows_known_that_day)
+
+
+def _drop_copies_without_original(
+    conn: sa.Connection, day: dt.date, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Drop the bad_labels copies (0/1 rows for another day's ticket) whose ticket has no 0/1
+    label known before ``day`` in the database, e.g. because its day was never written: such a
+    row would be no duplicate, and ``_outcomes_owned_by`` could not tell it from a clean one."""
+    own = f"T{day:%Y%m%d}-"
+    copies = {
+        r["ticket_id"]
+        for r in rows
+        if not r["ticket_id"].startswith(own) and r["escalated"] in _VALID_ESCALATED
+    }
+    if not copies:
+        return rows
+    lo, _ = _day_bounds(day)
+    query = sa.select(OUTCOMES.c.ticket_id).where(
+        OUTCOMES.c.ticket_id.in_(sorted(copies)),
+        OUTCOMES.c.known_at < lo,
+        OUTCOMES.c.escalated.in_(_VALID_ESCALATED),
+    )
+    originals = set(conn.execute(query).scalars())
+    return [r for r in rows if r["ticket_id"] not in copies - originals]
 
 
 def _make_sqlite_ddl_transactional(engine: sa.Engine) -> None:
@@ -527,7 +624,10 @@ class CrmSimulator:
     """Writes simulated daily batches into a SQL database (any SQLAlchemy URL).
 
     ``write_day`` replaces that day's table, its ``crm_batches`` row and its tickets' outcomes in
-    one transaction: this is the source system, re-landing a day overwrites it.
+    one transaction: this is the source system, re-landing a day overwrites it. The bad rows of a
+    ``bad_labels`` incident belong to the day they are known on and are replaced with it; a
+    re-delivered label is written only if its ticket's first label is in the database (write the
+    earlier days first).
     ``written_at`` is the wall-clock time (naive UTC, ISO text) the batch was written.
     ``known_at`` is stored as ISO text ``YYYY-MM-DDTHH:MM:SS`` (naive UTC), which sorts and
     compares correctly as text on every backend.
@@ -589,8 +689,10 @@ class CrmSimulator:
                     written_at=written_at,
                 )
             )
-            # Outcomes belong to the day whose ticket ids carry its date.
-            conn.execute(sa.delete(OUTCOMES).where(OUTCOMES.c.ticket_id.like(f"T{day:%Y%m%d}-%")))
+            # Outcomes belong to the day whose ticket ids carry its date; bad_labels rows to the
+            # day they are known on.
+            conn.execute(sa.delete(OUTCOMES).where(_outcomes_owned_by(day)))
+            outcome_rows = _drop_copies_without_original(conn, day, outcome_rows)
             if outcome_rows:
                 conn.execute(sa.insert(OUTCOMES), outcome_rows)
         return len(tickets)

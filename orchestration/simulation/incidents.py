@@ -7,12 +7,13 @@ reads the list-of-dicts form used by YAML scenario files::
     - {kind: volume_drop, day: 2026-03-05, fraction: 0.4}
     - {kind: schema_change, day: "2026-03-09", mode: retype}
 
-Kinds fall in three groups, applied by :func:`orchestration.simulation.crm.generate_day` in this
+Kinds fall in four groups, applied by :func:`orchestration.simulation.crm.generate_day` in this
 order:
 
 * world (change the tickets, so outcomes follow): ``covariate_shift``, ``unseen_category``;
 * rows (change which rows land): ``stale_feed``, ``volume_drop``, ``duplicate_rows``;
 * values (change what the landed rows look like): ``null_flood``, ``schema_change``;
+* labels (add bad rows to the outcomes delivered on the day): ``bad_labels``;
 
 plus ``concept_drift``, which changes only the outcome model, from its day for ``days`` days.
 """
@@ -46,6 +47,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "duplicate_rows": {"fraction": 0.05},
     # strength 0 = clean model, 0.5 = no feature matters, 1 = every feature effect flipped
     "concept_drift": {"strength": 1.0, "days": 30},
+    # numbers of bad outcome rows known on the day: labels for ticket ids that never existed,
+    # labels delivered again for tickets labelled on an earlier day, escalated not in {0, 1}
+    "bad_labels": {"unknown": 20, "duplicate": 20, "invalid": 10},
 }
 # covariate_shift becomes a category-share shift when any of these keys is given.
 CATEGORY_SHIFT_DEFAULTS: dict[str, Any] = {
@@ -57,6 +61,11 @@ KINDS: tuple[str, ...] = tuple(DEFAULT_PARAMS)
 WORLD_KINDS = ("covariate_shift", "unseen_category")
 ROW_KINDS = ("stale_feed", "volume_drop", "duplicate_rows")
 VALUE_KINDS = ("null_flood", "schema_change")
+LABEL_KINDS = ("bad_labels",)
+# Ticket ids are numbered from 000001 (a day has a few thousand), so none reaches 900000: the
+# unknown ids of a bad_labels incident are T<day>-9xxxxx and can never exist.
+UNKNOWN_ID_BASE = 900_000
+MAX_BAD_LABELS = 10_000  # per param; also the number of unknown ids to draw from
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,69 @@ def apply_value_incidents(tickets: pd.DataFrame, todays: Pairs) -> pd.DataFrame:
                 text = [None if _isna(v) else p["template"].format(value=v) for v in values]
                 df[p["column"]] = pd.array(np.asarray(text, dtype=object), dtype="str")
     return df
+
+
+def apply_label_incidents(
+    day: dt.date, todays: Pairs, recent_labels: Callable[[], pd.DataFrame]
+) -> pd.DataFrame:
+    """bad_labels: extra outcome rows, each with a ``known_at`` drawn uniformly (whole seconds)
+    within ``day``. Returns ``ticket_id`` (str), ``escalated`` (int64), ``known_at``
+    (datetime64[ns]); no rows when no bad_labels incident is on the day.
+
+    ``recent_labels()`` gives the clean outcomes of the tickets of the last few days (those a
+    label known on or just before ``day`` can belong to). Per incident, in this order:
+
+    * ``unknown``: ids ``T<day>-9xxxxx`` (no ticket has one), escalated 0/1 at random;
+    * ``duplicate``: tickets whose label became known before ``day``, delivered again with the
+      same value (fewer if fewer recent tickets are labelled);
+    * ``invalid``: tickets whose clean label is also known on ``day``, delivered a second time
+      with escalated -1 or 2 (fewer if fewer labels are known on the day). Each therefore also
+      makes its ticket labelled twice on the day.
+    """
+    rows = []
+    pool: pd.DataFrame | None = None
+    for incident, rng in todays:
+        if incident.kind not in LABEL_KINDS:
+            continue
+        p = incident.params
+        pool = recent_labels() if pool is None else pool
+        start = pd.Timestamp(day)
+        end = start + pd.Timedelta(days=1)
+        before = pool[pool["known_at"] < start]
+        today = pool[(pool["known_at"] >= start) & (pool["known_at"] < end)]
+
+        numbers = np.sort(rng.choice(MAX_BAD_LABELS, size=p["unknown"], replace=False))
+        ids = [f"T{day:%Y%m%d}-{UNKNOWN_ID_BASE + int(i):06d}" for i in numbers]
+        unknown = pd.DataFrame({"ticket_id": ids, "escalated": rng.integers(0, 2, len(ids))})
+
+        picked = rng.choice(len(before), size=min(p["duplicate"], len(before)), replace=False)
+        duplicate = before.iloc[np.sort(picked)][["ticket_id", "escalated"]]
+
+        picked = rng.choice(len(today), size=min(p["invalid"], len(today)), replace=False)
+        invalid = today.iloc[np.sort(picked)][["ticket_id"]].assign(
+            escalated=rng.choice(np.array([-1, 2]), size=len(picked))
+        )
+        for frame in (unknown, duplicate, invalid):
+            seconds = rng.integers(0, 86_400, len(frame))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "ticket_id": frame["ticket_id"].to_numpy(dtype=object),
+                        "escalated": frame["escalated"].to_numpy(dtype="int64"),
+                        "known_at": start + pd.to_timedelta(seconds, unit="s"),
+                    }
+                )
+            )
+    if not rows:
+        rows.append(pd.DataFrame({"ticket_id": [], "escalated": [], "known_at": []}))
+    out = pd.concat(rows, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "ticket_id": pd.array(out["ticket_id"].to_numpy(dtype=object), dtype="str"),
+            "escalated": out["escalated"].to_numpy(dtype="int64"),
+            "known_at": out["known_at"].to_numpy(dtype="datetime64[ns]"),
+        }
+    )
 
 
 def _isna(value: Any) -> bool:
@@ -385,6 +457,19 @@ def _null_flood(params: dict) -> dict[str, Any]:
     }
 
 
+def _count(name: str, value: Any, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= hi:
+        raise ValueError(f"{name} must be an int between 0 and {hi}, got {value!r}")
+    return int(value)
+
+
+def _bad_labels(params: dict) -> dict[str, Any]:
+    p = _take(params, DEFAULT_PARAMS["bad_labels"])
+    return {
+        name: _count(name, p[name], MAX_BAD_LABELS) for name in ("unknown", "duplicate", "invalid")
+    }
+
+
 def _concept_drift(params: dict) -> dict[str, Any]:
     p = _take(params, DEFAULT_PARAMS["concept_drift"])
     days = p["days"]
@@ -402,4 +487,5 @@ _NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
     "null_flood": _null_flood,
     "duplicate_rows": _fraction_only("duplicate_rows"),
     "concept_drift": _concept_drift,
+    "bad_labels": _bad_labels,
 }

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from dagster import DagsterInstance
 
-from orchestration.home import resolve_home
+from orchestration.home import ENV_VARS, resolve_home
 from orchestration.simulation.crm import CrmSimulator
 from orchestration.simulation.incidents import parse_incidents
 
@@ -61,7 +61,7 @@ def production(tmp_path_factory):
     specs.append({"kind": "concept_drift", "day": day_key(CONCEPT_DRIFT_DAY)})
     with pytest.MonkeyPatch.context() as mp:
         # Record the caller's environment so it is restored after activate() changes it.
-        for var in ("AFTERLAUNCH_SOURCE_URL", "DAGSTER_HOME", "AFTERLAUNCH_HOME"):
+        for var in ENV_VARS:
             mp.setenv(var, "")
             mp.delenv(var)
         home = resolve_home(root)

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from orchestration.home import activate, resolve_home
+from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.runner import failure_reason, run_job
 from orchestration.simulation.crm import CrmSimulator
 from orchestration.simulation.incidents import Incident
@@ -17,7 +17,7 @@ KEY = DAY.isoformat()
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    for var in ("AFTERLAUNCH_SOURCE_URL", "DAGSTER_HOME", "AFTERLAUNCH_HOME"):
+    for var in ENV_VARS:
         monkeypatch.setenv(var, "")  # recorded, so activate()'s changes are undone
         monkeypatch.delenv(var)
     return activate(resolve_home(tmp_path / "home"))

@@ -237,6 +237,35 @@ def check_concept_drift(t, o, ct, co):
     assert clean_gap > 0.2 and drift_gap < -0.1  # the link flipped
 
 
+def check_bad_labels(t, o, ct, co):
+    pd.testing.assert_frame_equal(t, ct)  # the tickets do not change
+    pd.testing.assert_frame_equal(o.iloc[: len(co)], co)  # clean outcomes first, unchanged
+    bad = o.iloc[len(co) :].reset_index(drop=True)
+    start, end = pd.Timestamp(DAY), pd.Timestamp(AFTER)
+    assert len(bad) == 20 + 20 + 10 and bad["known_at"].is_monotonic_increasing
+    assert bad["known_at"].between(start, end, inclusive="left").all()
+    assert (bad["known_at"] == bad["known_at"].dt.floor("s")).all()  # whole seconds, as stored
+    # the clean labels of the tickets a label known on DAY can belong to
+    recent = pd.concat([clean(DAY - dt.timedelta(days=k))[1] for k in range(1, 6)] + [co])
+    value_of = dict(zip(recent["ticket_id"], recent["escalated"], strict=True))
+
+    unknown = bad[bad["ticket_id"].str.fullmatch(r"T20260304-9\d{5}")]
+    assert len(unknown) == 20 and unknown["ticket_id"].is_unique
+    assert not set(unknown["ticket_id"]) & set(recent["ticket_id"])
+    assert set(unknown["escalated"]) <= {0, 1}
+
+    invalid = bad[~bad["escalated"].isin([0, 1])]
+    assert len(invalid) == 10 and set(invalid["escalated"]) <= {-1, 2}
+    known_today = recent[recent["known_at"].between(start, end, inclusive="left")]
+    assert set(invalid["ticket_id"]) <= set(known_today["ticket_id"])
+
+    duplicate = bad.drop(index=unknown.index.union(invalid.index))
+    assert len(duplicate) == 20 and duplicate["ticket_id"].is_unique
+    already = recent[recent["known_at"] < start]
+    assert set(duplicate["ticket_id"]) <= set(already["ticket_id"])
+    assert duplicate["escalated"].tolist() == [value_of[i] for i in duplicate["ticket_id"]]
+
+
 CASES = [
     ({"kind": "schema_change", "mode": "rename"}, check_schema_rename),
     ({"kind": "schema_change", "mode": "drop"}, check_schema_drop),
@@ -253,6 +282,7 @@ CASES = [
     ({"kind": "null_flood"}, check_null_flood),
     ({"kind": "duplicate_rows"}, check_duplicate_rows),
     ({"kind": "concept_drift", "days": 3}, check_concept_drift),
+    ({"kind": "bad_labels"}, check_bad_labels),
 ]
 
 
@@ -295,6 +325,40 @@ def test_incidents_combine_on_one_day():
     assert len(o) == len(t)
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"unknown": 3, "duplicate": 0, "invalid": 0}, {"unknown": 3}),
+        ({"unknown": 0, "duplicate": 4, "invalid": 0}, {"duplicate": 4}),
+        ({"unknown": 0, "duplicate": 0, "invalid": 0}, {}),
+    ],
+)
+def test_bad_labels_adds_exactly_the_rows_asked_for(params, expected):
+    _, o = gen(DAY, Incident("bad_labels", DAY, params))
+    co = clean(DAY)[1]
+    bad = o.iloc[len(co) :]
+    unknown = bad["ticket_id"].str.startswith("T20260304-9")
+    assert len(bad) == sum(expected.values())
+    assert int(unknown.sum()) == expected.get("unknown", 0)
+    assert int((~unknown).sum()) == expected.get("duplicate", 0)
+
+
+def test_bad_labels_asks_for_more_invalid_rows_than_labels_arrive():
+    _, o = gen(DAY, Incident("bad_labels", DAY, {"unknown": 0, "duplicate": 0, "invalid": 10_000}))
+    start, end = pd.Timestamp(DAY), pd.Timestamp(AFTER)
+    recent = pd.concat([clean(DAY - dt.timedelta(days=k))[1] for k in range(0, 6)])
+    n_known_today = int(recent["known_at"].between(start, end, inclusive="left").sum())
+    bad = o.iloc[len(clean(DAY)[1]) :]
+    assert len(bad) == n_known_today > 1000  # one invalid copy of every label known on DAY
+    assert bad["ticket_id"].is_unique and not bad["escalated"].isin([0, 1]).any()
+
+
+def test_two_bad_labels_incidents_on_one_day_add_up():
+    small = {"unknown": 2, "duplicate": 3, "invalid": 1}
+    _, o = gen(DAY, Incident("bad_labels", DAY, small), Incident("bad_labels", DAY, small))
+    assert len(o) == len(clean(DAY)[1]) + 12
+
+
 # --- incident specs ----------------------------------------------------------------------------
 
 
@@ -317,6 +381,8 @@ def test_defaults_are_filled_in():
     assert Incident("null_flood", DAY).params == {"column": "sentiment", "fraction": 0.9}
     assert Incident("duplicate_rows", DAY).params == {"fraction": 0.05}
     assert Incident("concept_drift", DAY).params == {"strength": 1.0, "days": 30}
+    assert Incident("bad_labels", DAY).params == {"unknown": 20, "duplicate": 20, "invalid": 10}
+    assert Incident("bad_labels", DAY, {"invalid": 0}).params["invalid"] == 0
 
 
 def test_parse_incidents_accepts_yaml_style_entries():
@@ -372,6 +438,17 @@ def test_parse_incidents_accepts_yaml_style_entries():
             "column must be one of",
         ),
         ({"kind": "concept_drift", "day": "2026-03-05", "days": 0}, "days must be an int >= 1"),
+        (
+            {"kind": "bad_labels", "day": "2026-03-05", "duplicates": 3},
+            "unknown param(s) ['duplicates']",
+        ),
+        ({"kind": "bad_labels", "day": "2026-03-05", "unknown": -1}, "unknown must be an int"),
+        ({"kind": "bad_labels", "day": "2026-03-05", "invalid": 2.5}, "invalid must be an int"),
+        ({"kind": "bad_labels", "day": "2026-03-05", "duplicate": True}, "duplicate must be an"),
+        (
+            {"kind": "bad_labels", "day": "2026-03-05", "unknown": 10_001},
+            "between 0 and 10000",
+        ),
     ],
 )
 def test_bad_specs_raise_a_clear_value_error(entry, message):
@@ -467,3 +544,60 @@ def test_a_failed_write_leaves_the_day_as_it_was(tmp_path, monkeypatch):
         after = pd.read_sql("SELECT * FROM crm_tickets_20260304", sim.engine)
     pd.testing.assert_frame_equal(before, after)
     assert len(after) == len(clean(DAY)[0])
+
+
+# --- bad labels in the database ----------------------------------------------------------------
+
+
+def _outcome_table(sim: CrmSimulator) -> pd.DataFrame:
+    query = "SELECT ticket_id, escalated, known_at FROM crm_outcomes"
+    rows = pd.read_sql(query, sim.engine)
+    return rows.sort_values(["known_at", "ticket_id", "escalated"]).reset_index(drop=True)
+
+
+def test_bad_labels_are_written_on_their_day_and_replaced_with_it(tmp_path):
+    bad = Incident("bad_labels", DAY)
+    first = DAY - dt.timedelta(days=6)
+    written = [first + dt.timedelta(days=i) for i in range(8)]  # .. AFTER
+    with CrmSimulator(f"sqlite:///{tmp_path / 'source.db'}", seed=SEED) as sim:
+        sim.write_days(first, AFTER, [bad])
+        table = _outcome_table(sim)
+        lo, hi = DAY.isoformat(), AFTER.isoformat()
+        known_on_day = table[(table["known_at"] >= lo) & (table["known_at"] < hi)]
+        clean_rows = sum(
+            int(clean(d)[1]["known_at"].between(pd.Timestamp(lo), pd.Timestamp(hi), "left").sum())
+            for d in written
+        )
+        assert len(known_on_day) == clean_rows + 50
+        assert len(table) == sum(len(clean(d)[1]) for d in written) + 50
+        stored_bad = gen(DAY, bad)[1].iloc[len(clean(DAY)[1]) :]
+        assert set(stored_bad["ticket_id"]) <= set(known_on_day["ticket_id"])
+
+        # re-landing the day, or the days whose tickets got a second label, changes nothing
+        sim.write_day(DAY, [bad])
+        pd.testing.assert_frame_equal(_outcome_table(sim), table)
+        copied_days = {
+            dt.datetime.strptime(i[1:9], "%Y%m%d").date() for i in stored_bad["ticket_id"]
+        }
+        assert len(copied_days - {DAY}) >= 2
+        for day in sorted(copied_days - {DAY}):
+            sim.write_day(day, [bad])
+        pd.testing.assert_frame_equal(_outcome_table(sim), table)
+
+        # re-landing the day without the incident removes exactly its bad rows
+        sim.write_day(DAY)
+        without = _outcome_table(sim)
+        assert len(without) == len(table) - 50
+        assert without["escalated"].isin([0, 1]).all() and without["ticket_id"].is_unique
+        sim.write_day(DAY, [bad])
+        pd.testing.assert_frame_equal(_outcome_table(sim), table)
+
+
+def test_a_second_label_is_written_only_if_the_first_is_in_the_database(tmp_path):
+    bad = Incident("bad_labels", DAY)
+    with CrmSimulator(f"sqlite:///{tmp_path / 'source.db'}", seed=SEED) as sim:
+        sim.write_day(DAY, [bad])  # the earlier days (and their labels) never landed
+        table = _outcome_table(sim)
+        assert len(table) == len(clean(DAY)[1]) + 20 + 10  # unknown and invalid, no copies
+        sim.write_day(DAY, [bad])
+        pd.testing.assert_frame_equal(_outcome_table(sim), table)

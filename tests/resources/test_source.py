@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 import dagster as dg
 import pandas as pd
@@ -180,3 +181,153 @@ def test_works_as_a_dagster_resource(url):
     result = dg.materialize([raw_tickets], resources={"source": SqlTicketSource(url=url)})
     assert result.success
     assert result.output_for_node("raw_tickets") == len(generate_day(CLEAN, SEED)[0])
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+LABEL_DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(10)]  # .. 2026-03-10
+BAD_DAY = LABEL_DAYS[7]  # its bad labels' tickets (up to 5 days back) all landed
+LABEL_INCIDENTS = parse_incidents(
+    [
+        {"kind": "bad_labels", "day": BAD_DAY},
+        {"kind": "volume_drop", "day": LABEL_DAYS[3], "fraction": 0.5},  # fewer labels later
+    ]
+)
+LABEL_DTYPES = {"ticket_id": "str", "escalated": "int64", "known_at": "datetime64[ns]"}
+
+
+def write_label_days(url: str) -> None:
+    with CrmSimulator(url, seed=SEED) as sim:
+        sim.write_days(LABEL_DAYS[0], LABEL_DAYS[-1], LABEL_INCIDENTS)
+
+
+@cache
+def written_outcomes() -> pd.DataFrame:
+    return pd.concat(
+        [generate_day(d, SEED, LABEL_INCIDENTS)[1] for d in LABEL_DAYS], ignore_index=True
+    )
+
+
+def expected_labels(day: dt.date) -> pd.DataFrame:
+    """What the simulator wrote, known on ``day``, ordered by known_at then ticket_id."""
+    everything = written_outcomes()
+    start, end = pd.Timestamp(day), pd.Timestamp(day + dt.timedelta(days=1))
+    known = everything[everything["known_at"].between(start, end, inclusive="left")]
+    return known.sort_values(["known_at", "ticket_id"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def label_url(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('labels') / 'source.db'}"
+    write_label_days(url)
+    return url
+
+
+@pytest.mark.parametrize("day", LABEL_DAYS[2:] + [LABEL_DAYS[-1] + dt.timedelta(days=1)])
+def test_labels_are_the_outcomes_known_on_the_day(label_url, day):
+    labels = SqlTicketSource(url=label_url).extract_labels(day)
+    assert dtypes(labels) == LABEL_DTYPES
+    assert len(labels) > 250
+    pd.testing.assert_frame_equal(labels, expected_labels(day))
+
+
+def test_bad_labels_come_back_as_stored(label_url):
+    labels = SqlTicketSource(url=label_url).extract_labels(BAD_DAY)
+    assert sorted(set(labels["escalated"])) == [-1, 0, 1, 2]  # not coerced
+    assert int((~labels["escalated"].isin([0, 1])).sum()) == 10
+    assert int(labels["ticket_id"].str.fullmatch(r"T20260308-9\d{5}").sum()) == 20
+    assert int(labels["ticket_id"].duplicated().sum()) == 10  # the invalid second labels
+
+
+@pytest.mark.parametrize("day", [LABEL_DAYS[0], dt.date(2025, 1, 1)])
+def test_a_day_without_labels_is_an_empty_frame_with_the_dtypes(label_url, day):
+    labels = SqlTicketSource(url=label_url).extract_labels(day)  # tickets are labelled >= 2 days on
+    assert len(labels) == 0 and dtypes(labels) == LABEL_DTYPES
+
+
+def test_label_day_bounds_and_order(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bounds.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE crm_outcomes (ticket_id TEXT, escalated INTEGER, known_at TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO crm_outcomes VALUES "
+            "('a-late', 1, '2026-03-03T23:59:59'), ('b', 0, '2026-03-04T12:00:00'), "
+            "('a', 1, '2026-03-04T12:00:00'), ('c', 0, '2026-03-04T00:00:00'), "
+            "('d', 0, '2026-03-04T23:59:59'), ('e-next', 1, '2026-03-05T00:00:00')"
+        )
+    engine.dispose()
+    labels = SqlTicketSource(url=url).extract_labels(dt.datetime(2026, 3, 4, 15, 30))  # its date
+    assert labels["ticket_id"].tolist() == ["c", "a", "b", "d"]
+    assert labels["known_at"].tolist() == [
+        pd.Timestamp(t)
+        for t in ("2026-03-04", "2026-03-04 12:00", "2026-03-04 12:00", "2026-03-04 23:59:59")
+    ]
+    assert dtypes(labels) == LABEL_DTYPES
+
+
+def test_labels_are_not_coerced(tmp_path):
+    url = f"sqlite:///{tmp_path / 'odd.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE crm_outcomes (ticket_id TEXT, escalated INTEGER, known_at TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO crm_outcomes VALUES "
+            "('a', 2, '2026-03-04T01:00:00'), ('b', NULL, '2026-03-04T02:00:00'), "
+            "(NULL, 1, '2026-03-04T03:00:00'), ('c', 0, '2026-03-04Tnoon'), "
+            "('d', -1, '2026-03-05T01:00:00'), ('e', NULL, '2026-03-06T01:00:00')"
+        )
+    engine.dispose()
+    source = SqlTicketSource(url=url)
+    odd = source.extract_labels(dt.date(2026, 3, 4))
+    # NULLs make escalated float64 (pandas' rule); a known_at that is no timestamp is NaT
+    assert dtypes(odd) == {**LABEL_DTYPES, "escalated": "float64"}
+    assert odd["ticket_id"].tolist()[:2] == ["a", "b"] and pd.isna(odd["ticket_id"].iloc[2])
+    escalated = odd["escalated"]
+    assert escalated.iloc[0] == 2 and pd.isna(escalated.iloc[1]) and escalated.iloc[2] == 1
+    assert odd["ticket_id"].iloc[3] == "c" and pd.isna(odd["known_at"].iloc[3])  # NaT last
+    invalid = source.extract_labels(dt.date(2026, 3, 5))
+    assert dtypes(invalid) == LABEL_DTYPES and invalid["escalated"].tolist() == [-1]
+    all_null = source.extract_labels(dt.date(2026, 3, 6))
+    assert str(all_null["escalated"].dtype) == "float64" and all_null["escalated"].isna().all()
+
+
+def test_missing_outcomes_table_raises_naming_the_table_and_the_masked_url(tmp_path, monkeypatch):
+    secret_url = "postgresql+psycopg2://crm_reader:s3cr3t-pw@db.internal:5432/crm"
+    local = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(SqlTicketSource, "_engine", lambda self: local)
+    with pytest.raises(SourceBatchMissing) as err:
+        SqlTicketSource(url=secret_url).extract_labels(dt.date(2026, 3, 5))
+    message = str(err.value)
+    assert "crm_outcomes" in message and "2026-03-05" in message
+    assert "crm_reader:***@db.internal" in message and "s3cr3t" not in message
+    with pytest.raises(SourceBatchMissing, match="outcomes table labels_v2 not found"):
+        SqlTicketSource(url=secret_url, outcomes_table="labels_v2").extract_labels(
+            dt.date(2026, 3, 5)
+        )
+
+
+def test_outcomes_table_without_a_label_column_is_a_clear_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'renamed.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE crm_outcomes (ticket_id TEXT, label INTEGER, known_at TEXT)"
+        )
+    engine.dispose()
+    with pytest.raises(ValueError, match=r"crm_outcomes .* lacks column\(s\) \['escalated'\]"):
+        SqlTicketSource(url=url).extract_labels(dt.date(2026, 3, 5))
+
+
+def test_labels_from_postgres_match_sqlite(postgres_cluster, label_url):
+    pg = postgres_cluster.create_database("labels_source")
+    write_label_days(pg.url)
+    with CrmSimulator(pg.url, seed=SEED) as sim:  # re-landing the bad day changes nothing
+        sim.write_day(BAD_DAY, LABEL_INCIDENTS)
+    from_pg, from_sqlite = SqlTicketSource(url=pg.url), SqlTicketSource(url=label_url)
+    for day in (LABEL_DAYS[0], LABEL_DAYS[4], BAD_DAY, LABEL_DAYS[-1]):
+        pd.testing.assert_frame_equal(from_pg.extract_labels(day), from_sqlite.extract_labels(day))

@@ -1,0 +1,50 @@
+"""A model's lineage: which data, feature definitions, code and parameters produced it.
+
+The full record (every partition with its full content hash) is `lineage.json`, an artifact of
+the model's MLflow run. The registered version carries the same facts as tags a person reads in
+the MLflow UI, with hashes shortened to 12 characters; `lineage.manifest_sha256` ties the two.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+SHORT = 12
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _partitions(snapshots: Mapping[str, str]) -> str:
+    return " ".join(f"{p}={h[:SHORT]}" for p, h in sorted(snapshots.items()))
+
+
+def manifest_tags(manifest: Mapping[str, Any]) -> dict[str, str]:
+    window = manifest["training_window"]
+    model = manifest["model"]
+    return {
+        "lineage.training_window": (
+            f"tickets {window['first_day']} .. {window['last_day']}, "
+            f"labels known by {window['labels_until']}"
+        ),
+        "lineage.feature_snapshots": _partitions(manifest["feature_snapshots"]),
+        "lineage.label_snapshots": _partitions(manifest["label_snapshots"]),
+        "lineage.raw_snapshots": _partitions(manifest["raw_snapshots"]),
+        "lineage.training_set_sha256": manifest["training_set_sha256"],
+        "lineage.manifest_sha256": manifest_hash(manifest),
+        "feature_set.version": manifest["feature_set"]["version"],
+        "feature_set.hash": manifest["feature_set"]["hash"],
+        "code.git_commit": manifest["code"]["git_commit"],
+        "code.git_dirty": str(manifest["code"]["git_dirty"]).lower(),
+        "model.family": model["family"],
+        "model.hyperparameters": json.dumps(model["hyperparameters"], sort_keys=True),
+        "model.random_seed": str(model["seed"]),
+        "model.validation_fraction": str(model["validation_fraction"]),
+        "owner": manifest["owner"],
+        "created_date": manifest["created_date"],
+        "last_reviewed_date": manifest["last_reviewed_date"],
+        "change_summary": manifest["change_summary"],
+        "policy.version": manifest["policy_version"],
+    }
