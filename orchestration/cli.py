@@ -136,6 +136,24 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_mlflow_ui(args: argparse.Namespace) -> int:
+    home = activate(resolve_home(args.home))
+    mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    command = [
+        mlflow,
+        "ui",
+        "--backend-store-uri",
+        home.mlflow_uri,
+        "--port",
+        str(args.port),
+        "--host",
+        args.host,
+    ]
+    log.info("starting: %s", " ".join(command))
+    os.execvpe(command[0], command, os.environ)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afterlaunch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_ui)
+
+    p = with_home(sub.add_parser("mlflow-ui", help="open the MLflow UI on this home's registry"))
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_mlflow_ui)
     return parser
 
 

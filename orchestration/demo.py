@@ -186,6 +186,12 @@ def summary_lines(result: DemoResult) -> list[str]:
             caught = "- (expected: only labels reveal it, later)"
         lines.append(f"{key:<11} {incident.kind:<17} {caught}")
     noisy = {day: checks for day, checks in errors.items() if day not in incident_days}
+    for event in result.timeline:
+        if event["kind"] == "challenger_registered":
+            lines.append(
+                f"{event['day']:<11} model version {event['version']} registered as "
+                f"@challenger ({event['reason']})"
+            )
     clean = result.scenario.days - len(incident_days)
     lines.append(
         f"clean days with an ERROR: {len(noisy)} of {clean}" + (f" ({noisy})" if noisy else "")

@@ -1,0 +1,43 @@
+from datetime import date
+
+import pytest
+
+from orchestration.demo import DEMO_MARKER, prepare_home
+from orchestration.home import resolve_home
+from orchestration.scenario import load_scenario
+
+
+def test_demo_never_deletes_a_home_it_did_not_create(tmp_path):
+    home = resolve_home(tmp_path / "prod")
+    home.root.mkdir()
+    (home.root / "snapshots").mkdir()
+    with pytest.raises(SystemExit, match="did not create"):
+        prepare_home(home)
+    assert (home.root / "snapshots").exists()
+
+
+def test_demo_replaces_its_own_previous_home(tmp_path):
+    home = resolve_home(tmp_path / "demo")
+    prepare_home(home)
+    (home.root / "leftover").write_text("x")
+    prepare_home(home)
+    assert (home.root / DEMO_MARKER).exists() and not (home.root / "leftover").exists()
+
+
+def test_default_scenario_days_become_dates_and_stay_in_range():
+    scenario = load_scenario()
+    assert scenario.start == date(2026, 1, 1) and scenario.days == 90
+    days = {i.kind: i.day for i in scenario.incidents}
+    assert days["volume_drop"] == scenario.day(63)
+    assert all(
+        scenario.day(scenario.reference_days) < i.day <= scenario.end for i in scenario.incidents
+    )
+    shorter = load_scenario(days=70)
+    assert all(i.day <= shorter.end for i in shorter.incidents)
+
+
+def test_reference_window_must_leave_days_to_monitor(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("days: 30\nreference_days: 30\n")
+    with pytest.raises(ValueError, match="reference_days"):
+        load_scenario(path)
