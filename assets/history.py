@@ -27,3 +27,18 @@ def latest_metadata(
             key: getattr(value, "value", value) for key, value in materialization.metadata.items()
         }
     return found
+
+
+def materialization_metadata(
+    instance: DagsterInstance, asset_key: AssetKey, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Metadata of every materialization of an unpartitioned asset, oldest first."""
+    result = instance.fetch_materializations(asset_key, limit=limit, ascending=True)
+    return [
+        {
+            key: getattr(value, "value", value)
+            for key, value in r.asset_materialization.metadata.items()
+        }
+        for r in result.records
+        if r.asset_materialization is not None
+    ]

@@ -40,10 +40,8 @@ def table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = 
         else:
             kinds[name] = "string"
     schema = TableSchema(columns=[TableColumn(name, kinds[name]) for name in columns])
-    rows = [
-        TableRecord({name: _cell(r.get(name)) for name in columns if r.get(name) is not None})
-        for r in records
-    ]
+    # Every record must carry every column (Dagster requires it); a missing value is None.
+    rows = [TableRecord({name: _cell(r.get(name)) for name in columns}) for r in records]
     return MetadataValue.table(records=rows, schema=schema)
 
 

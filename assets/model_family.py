@@ -37,6 +37,7 @@ MODEL_FAMILIES: dict[str, Callable[[Mapping[str, Any], int], Any]] = {
 TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
 
 

@@ -77,7 +77,13 @@ def training_set(
         raise Failure(
             f"no ticket_features stored for the window {feature_days[0]} .. {feature_days[-1]}"
         )
-    df, counts = assemble_training_set(features, labels, rules.training.validation_fraction)
+    held_out, eval_ref = frozenset(), None
+    if store.partitions("eval_test_set"):
+        eval_ref = store.current("eval_test_set", None)
+        held_out = frozenset(store.read("eval_test_set", None)["ticket_id"])
+    df, counts = assemble_training_set(
+        features, labels, rules.training.validation_fraction, exclude_ticket_ids=held_out
+    )
     if len(df) < rules.training.min_rows:
         raise Failure(
             f"only {len(df)} labelled rows in the window ending {end} "
@@ -98,6 +104,7 @@ def training_set(
             k: str(feature_meta.get(k, {}).get("raw_content_hash", "unknown")) for k in features
         },
         "missing_feature_days": [k for k in feature_days if k not in features],
+        "eval_test_set_sha256": eval_ref.content_hash if eval_ref else None,
         "validation_fraction": rules.training.validation_fraction,
         "counts": counts,
     }

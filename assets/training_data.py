@@ -18,13 +18,17 @@ def assemble_training_set(
     features: Mapping[str, pd.DataFrame],
     labels: Mapping[str, pd.DataFrame],
     validation_fraction: float,
+    exclude_ticket_ids: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, dict]:
     """Join feature partitions with the labels that arrived for their tickets.
 
     Rows are ordered by time and the newest `validation_fraction` is held out, so validation
-    imitates the future the model will meet. Returns the set and counts of what was left out.
+    imitates the future the model will meet. Tickets in `exclude_ticket_ids` (the evaluation
+    test set) never enter training. Returns the set and counts of what was left out.
     """
     feature_rows = pd.concat([features[k] for k in sorted(features)], ignore_index=True)
+    held_out = feature_rows["ticket_id"].isin(exclude_ticket_ids)
+    feature_rows = feature_rows[~held_out].reset_index(drop=True)
     label_rows = pd.concat([labels[k] for k in sorted(labels)], ignore_index=True)
     usable, dropped = clean_labels(
         label_rows, set(feature_rows["ticket_id"]), earlier_labelled_ids=set()
@@ -36,6 +40,7 @@ def assemble_training_set(
     joined[LABEL] = joined[LABEL].astype("int64")
     counts = {
         "feature_rows": int(len(feature_rows)),
+        "held_out_for_evaluation": int(held_out.sum()),
         "labelled_rows": int(len(joined)),
         "unlabelled_rows": int(len(feature_rows) - len(joined)),
         "labels_dropped": {k: int(v) for k, v in dropped.items()},

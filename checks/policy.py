@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -75,6 +75,97 @@ class TrainingRules(_Strict):
     owner: str = "team:ml-platform"
 
 
+class GateRules(_Strict):
+    """The promotion gate (checks/gate.py): when a challenger may replace the champion.
+
+    Every comparison is on the evaluation set with bootstrap intervals; "positive difference"
+    always means the challenger is better (see checks.bootstrap.Difference)."""
+
+    primary_metric: str = Field(
+        "roc_auc", description="the metric the challenger must be better on, with confidence"
+    )
+    floors: dict[str, float] = Field(
+        default_factory=lambda: {
+            "roc_auc": 0.70,
+            "task_success": 0.80,
+            "log_loss": 0.50,
+            "ece": 0.05,
+        },
+        description="absolute floor on the challenger's point value (a ceiling for "
+        "lower-is-better metrics: log_loss, ece); an undefined floor metric rejects",
+    )
+    metrics: list[str] = Field(
+        default_factory=lambda: [
+            "task_success",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "log_loss",
+            "ece",
+        ],
+        description="metrics evaluated and held to non-inferiority against a champion",
+    )
+    non_inferiority_margin: float = Field(
+        0.01,
+        ge=0,
+        description="absolute; per metric, the point difference challenger - champion "
+        "(positive = challenger better) must be above -margin",
+    )
+    superiority_confidence: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="the primary metric's two-sided interval of the difference at this "
+        "confidence must lie above 0 (about P(better) >= 0.975 at 0.95); P(better) is reported, "
+        "not tested a second time",
+    )
+    slice_max_regression: float = Field(
+        0.05, ge=0, description="absolute drop of the primary metric's point value per slice"
+    )
+    min_slice_size: int = Field(30, ge=1, description="smaller slices are reported not judged")
+    require_approval: bool = Field(
+        False, description="high-risk switch: a passing challenger awaits a human's approval"
+    )
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="p >= threshold means escalate; task success uses it"
+    )
+
+    @model_validator(mode="after")
+    def _judged_metrics_are_evaluated(self) -> GateRules:
+        # Only metrics in `metrics` are bootstrapped; anything else could never be judged.
+        if self.primary_metric not in self.metrics:
+            raise ValueError(f"primary_metric {self.primary_metric!r} must be in metrics")
+        missing = sorted(set(self.floors) - set(self.metrics))
+        if missing:
+            raise ValueError(f"floors on metrics not in metrics: {', '.join(missing)}")
+        return self
+
+
+class EvaluationRules(_Strict):
+    """How models are evaluated: bootstrap settings and the weekly task-success check."""
+
+    bootstrap_resamples: int = Field(1000, ge=100, description="resamples per interval")
+    confidence: float = Field(0.95, gt=0, lt=1, description="two-sided interval level")
+    seed: int = Field(7, description="resampling seed: the same data gives the same interval")
+    weekly_drop_points: float = Field(
+        5.0,
+        gt=0,
+        description="task success drop, in percentage points, against the baseline or the "
+        "previous week that fails the weekly check",
+    )
+    eval_set_size: int = Field(1500, ge=1, description="examples drawn into the evaluation set")
+    eval_set_min_size: int = Field(
+        500, ge=1, description="fewer labelled examples: refuse to judge"
+    )
+
+    @model_validator(mode="after")
+    def _min_within_size(self) -> EvaluationRules:
+        if self.eval_set_min_size > self.eval_set_size:
+            raise ValueError("eval_set_min_size must not exceed eval_set_size")
+        return self
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
@@ -82,6 +173,8 @@ class Policy(_Strict):
     drift: DriftRules = DriftRules()
     labels: LabelRules = LabelRules()
     training: TrainingRules = TrainingRules()
+    gate: GateRules = GateRules()
+    evaluation: EvaluationRules = EvaluationRules()
 
     def as_metadata(self, section: str) -> dict[str, Any]:
         """The rules of one section, flat, for display beside a decision."""

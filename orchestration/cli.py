@@ -117,6 +117,104 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
+def _run(args: argparse.Namespace, job: str, ops: dict | None = None) -> int:
+    activate(resolve_home(args.home))
+    from dagster import DagsterInstance
+
+    from orchestration.runner import run_job
+
+    config = {"ops": {op: {"config": c} for op, c in (ops or {}).items()}} if ops else None
+    outcome = run_job(DagsterInstance.get(), job, None, run_config=config)
+    for check in outcome.checks:
+        if check.level != "ok":
+            print(f"{check.check:<24} {check.level.upper():<5} {check.description}")
+    return 0 if outcome.success else 1
+
+
+def _champion_summary(args: argparse.Namespace) -> None:
+    home = resolve_home(args.home)
+    registry = _registry(home)
+    print(
+        f"champion: {registry.version_for_alias('champion')}, "
+        f"previous: {registry.version_for_alias('previous')}"
+    )
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    status = _run(
+        args,
+        "change_champion",
+        {
+            "champion": {
+                "action": "promote",
+                "version": args.version,
+                "reason": args.reason,
+                "actor": args.actor,
+            }
+        },
+    )
+    _champion_summary(args)
+    return status
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    status = _run(
+        args,
+        "change_champion",
+        {
+            "champion": {
+                "action": "rollback",
+                "to_version": args.to,
+                "reason": args.reason,
+                "actor": args.actor,
+            }
+        },
+    )
+    _champion_summary(args)
+    return status
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    import getpass
+
+    from resources.clock import ClockResource
+
+    home = activate(resolve_home(args.home))
+    actor = args.actor or getpass.getuser()
+    _registry(home).set_version_tags(
+        args.version, {"approval.by": actor, "approval.at": ClockResource().now().isoformat()}
+    )
+    status = _run(
+        args,
+        "change_champion",
+        {
+            "champion": {
+                "action": "promote",
+                "version": args.version,
+                "approved_by": actor,
+                "reason": args.reason,
+                "actor": actor,
+            }
+        },
+    )
+    _champion_summary(args)
+    return status
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    return _run(args, "evaluate_challenger")
+
+
+def cmd_draw_test_set(args: argparse.Namespace) -> int:
+    return _run(
+        args, "draw_test_set", {"eval_test_set": {"version": args.version, "end_date": args.end}}
+    )
+
+
+def cmd_weekly(args: argparse.Namespace) -> int:
+    return _run(args, "weekly_evaluation", {"weekly_evaluation": {"week_end": args.week_end}})
+
+
 def cmd_feature_lock(args: argparse.Namespace) -> int:
     from assets.feature_set import pin_current_version
 
@@ -192,6 +290,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_home(sub.add_parser("reproduce", help="retrain a registered version from lineage"))
     p.add_argument("version", help="model version number in the registry")
     p.set_defaults(func=cmd_reproduce)
+
+    p = with_home(sub.add_parser("promote", help="make VERSION champion (its gate said yes)"))
+    p.add_argument("version")
+    p.add_argument("--reason", default="manual promotion")
+    p.add_argument("--actor", help="who (default: your user name)")
+    p.set_defaults(func=cmd_promote)
+
+    p = with_home(sub.add_parser("rollback", help="back to the previous champion"))
+    p.add_argument("--to", help="roll back to this version instead of the previous champion")
+    p.add_argument("--reason", default="manual rollback")
+    p.add_argument("--actor", help="who (default: your user name)")
+    p.set_defaults(func=cmd_rollback)
+
+    p = with_home(sub.add_parser("approve", help="approve VERSION (high-risk mode) and promote"))
+    p.add_argument("version")
+    p.add_argument("--reason", default="approved after review")
+    p.add_argument("--actor", help="who approves (default: your user name)")
+    p.set_defaults(func=cmd_approve)
+
+    p = with_home(sub.add_parser("evaluate", help="evaluate @challenger against @champion"))
+    p.set_defaults(func=cmd_evaluate)
+
+    p = with_home(sub.add_parser("draw-test-set", help="draw the evaluation test set"))
+    p.add_argument("--version", default="1", help="bump for a new scope; re-record the baseline")
+    p.add_argument("--end", help="last label day of the pool (default: newest)")
+    p.set_defaults(func=cmd_draw_test_set)
+
+    p = with_home(sub.add_parser("weekly", help="run the weekly evaluation of the champion"))
+    p.add_argument("--week-end", help="last label day of the week (default: newest)")
+    p.set_defaults(func=cmd_weekly)
 
     p = sub.add_parser("feature-lock", help="pin the feature set version to its code hash")
     p.set_defaults(func=cmd_feature_lock)

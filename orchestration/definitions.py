@@ -8,12 +8,15 @@ and registry store). `afterlaunch` commands set them from `--home` unless alread
 
 from dagster import Definitions, EnvVar
 
+from assets.deployment import baseline_metrics, champion
+from assets.evaluation import challenger_evaluation, eval_test_set, eval_test_set_pinned
 from assets.features import FEATURE_CHECKS, ticket_features
 from assets.labels import LABEL_CHECKS, ticket_labels
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
 from assets.training import challenger_model, training_set
-from orchestration.jobs import JOBS
+from assets.weekly import weekly_evaluation, weekly_task_success
+from orchestration.jobs import JOBS, SCHEDULES
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -30,11 +33,24 @@ defs = Definitions(
         ticket_profiles,
         ticket_labels,
         ticket_features,
+        eval_test_set,
         training_set,
         challenger_model,
+        challenger_evaluation,
+        champion,
+        baseline_metrics,
+        weekly_evaluation,
     ],
-    asset_checks=[*RAW_TICKETS_CHECKS, *PROFILE_CHECKS, *LABEL_CHECKS, *FEATURE_CHECKS],
+    asset_checks=[
+        *RAW_TICKETS_CHECKS,
+        *PROFILE_CHECKS,
+        *LABEL_CHECKS,
+        *FEATURE_CHECKS,
+        eval_test_set_pinned,
+        weekly_task_success,
+    ],
     jobs=JOBS,
+    schedules=SCHEDULES,
     resources={
         "io_manager": VersionedParquetIOManager(home=HOME),
         "storage": HomeStorage(home=HOME),

@@ -38,7 +38,7 @@ class DemoResult:
         found: dict[str, list[str]] = defaultdict(list)
         for run in self.runs:
             for check in run.checks:
-                if check.level == "error":
+                if check.level == "error" and check.partition is not None:
                     found[check.partition].append(check.check)
         return dict(found)
 
@@ -88,7 +88,10 @@ def run_demo(home: Home, scenario: Scenario) -> DemoResult:
         if number == scenario.reference_days + 1:
             launch = scenario.day(scenario.reference_days).isoformat()
             _build_reference(instance, result, launch)
+            _draw_test_set(instance, result, launch)
             _train(instance, result, launch, "launch model: first training on the clean days")
+        elif number > scenario.reference_days + 1 and (number - scenario.reference_days) % 7 == 1:
+            _weekly(instance, result, scenario.day(number - 1).isoformat())
         job = "raw_ingestion" if number <= scenario.reference_days else "daily_ingestion"
         outcome = run_job(instance, job, key)
         result.runs.append(outcome)
@@ -123,6 +126,27 @@ def _build_reference(instance: DagsterInstance, result: DemoResult, end: str) ->
     log.info("reference profile built from the window ending %s", end)
 
 
+def _draw_test_set(instance: DagsterInstance, result: DemoResult, end: str) -> None:
+    config = {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": end}}}}
+    outcome = run_job(instance, "draw_test_set", None, run_config=config)
+    result.runs.append(outcome)
+    if not outcome.success:
+        raise RuntimeError(f"the evaluation test set could not be drawn (run {outcome.run_id})")
+    result.timeline.append({"day": end, "kind": "test_set_drawn", "version": "1"})
+
+
+def _weekly(instance: DagsterInstance, result: DemoResult, week_end: str) -> None:
+    config = {"ops": {"weekly_evaluation": {"config": {"week_end": week_end}}}}
+    outcome = run_job(instance, "weekly_evaluation", None, run_config=config)
+    result.runs.append(outcome)
+    _record(result, outcome, day=week_end)
+    log.info(
+        "weekly evaluation up to %s: %s",
+        week_end,
+        "; ".join(c.description for c in outcome.checks) or "failed",
+    )
+
+
 def _train(instance: DagsterInstance, result: DemoResult, end: str, summary: str) -> None:
     config = {
         "ops": {
@@ -149,14 +173,39 @@ def _train(instance: DagsterInstance, result: DemoResult, end: str, summary: str
         }
     )
     log.info("trained on labels until %s: model version %s is @challenger", end, version)
+    evaluation = instance.get_latest_materialization_event(AssetKey("challenger_evaluation"))
+    meta = evaluation.asset_materialization.metadata
+    result.timeline.append(
+        {
+            "day": end,
+            "kind": "gate_decision",
+            "version": version,
+            "verdict": meta["verdict"].value,
+            "summary": meta["summary"].value,
+        }
+    )
+    log.info("gate on version %s: %s", version, meta["summary"].value)
+    change = instance.get_latest_materialization_event(AssetKey("champion"))
+    if change is not None and change.run_id == outcome.run_id:
+        record = change.asset_materialization.metadata
+        result.timeline.append(
+            {
+                "day": end,
+                "kind": "champion_changed",
+                "action": record["action"].value,
+                "version": record["version"].value,
+                "previous_version": record["previous_version"].value,
+            }
+        )
+        log.info("champion is now version %s", record["version"].value)
 
 
-def _record(result: DemoResult, outcome: RunOutcome) -> None:
+def _record(result: DemoResult, outcome: RunOutcome, day: str | None = None) -> None:
     for check in outcome.checks:
         if check.level != "ok":
             result.timeline.append(
                 {
-                    "day": outcome.partition,
+                    "day": day or outcome.partition,
                     "kind": "check_failed",
                     "run_id": outcome.run_id,
                     **check.as_dict(),
@@ -192,6 +241,10 @@ def summary_lines(result: DemoResult) -> list[str]:
                 f"{event['day']:<11} model version {event['version']} registered as "
                 f"@challenger ({event['reason']})"
             )
+        elif event["kind"] == "gate_decision":
+            lines.append(f"{'':<11} gate: {event['verdict']} ({event['summary']})")
+        elif event["kind"] == "champion_changed":
+            lines.append(f"{'':<11} champion: {event['previous_version']} -> {event['version']}")
     clean = result.scenario.days - len(incident_days)
     lines.append(
         f"clean days with an ERROR: {len(noisy)} of {clean}" + (f" ({noisy})" if noisy else "")

@@ -1,6 +1,6 @@
 """Jobs: named selections of the asset graph that schedules, sensors and the CLI launch."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, ScheduleDefinition, define_asset_job
 
 _DAY = ("raw_tickets", "ticket_labels", "ticket_features")
 
@@ -27,11 +27,58 @@ reference_refresh = define_asset_job(
     description="Rebuild the reference profile from the reference window's clean days.",
 )
 
-# Train a challenger on the latest window and register it (alias @challenger).
+# Train a challenger, evaluate it against the champion, promote it if the gate says yes.
 train_challenger = define_asset_job(
     "train_challenger",
-    selection=AssetSelection.assets("training_set", "challenger_model"),
-    description="Assemble the training window, train, log to MLflow, register as challenger.",
+    selection=AssetSelection.assets(
+        "training_set", "challenger_model", "challenger_evaluation", "champion", "baseline_metrics"
+    ),
+    description="Assemble the training window, train, register as @challenger, evaluate on the "
+    "test set against the champion, and promote when the gate (and, in high-risk mode, a "
+    "person) says yes.",
 )
 
-JOBS = [daily_ingestion, raw_ingestion, reference_refresh, train_challenger]
+# Evaluate the current challenger again (e.g. after a new test-set version) and act on it.
+evaluate_challenger = define_asset_job(
+    "evaluate_challenger",
+    selection=AssetSelection.assets("challenger_evaluation", "champion", "baseline_metrics"),
+    description="Evaluate @challenger against @champion and promote if the gate says yes.",
+)
+
+# Draw the evaluation test set (once at launch; again only with a new version).
+draw_test_set = define_asset_job(
+    "draw_test_set",
+    selection=AssetSelection.assets("eval_test_set"),
+    description="Draw the fixed, versioned evaluation test set with its edge-case slices.",
+)
+
+# One promotion or rollback (run config: action, version / to_version, reason, approved_by).
+change_champion = define_asset_job(
+    "change_champion",
+    selection=AssetSelection.assets("champion", "baseline_metrics"),
+    description="Promote a version whose gate said yes, or roll back; records the baseline.",
+)
+
+weekly_evaluation_job = define_asset_job(
+    "weekly_evaluation",
+    selection=AssetSelection.assets("weekly_evaluation"),
+    description="The champion on the fixed test set and on last week's labelled production.",
+)
+
+weekly_evaluation_schedule = ScheduleDefinition(
+    job=weekly_evaluation_job,
+    cron_schedule="0 6 * * 1",  # Mondays 06:00 UTC, when the previous week's labels are in
+    execution_timezone="UTC",
+)
+
+JOBS = [
+    daily_ingestion,
+    raw_ingestion,
+    reference_refresh,
+    train_challenger,
+    evaluate_challenger,
+    draw_test_set,
+    change_champion,
+    weekly_evaluation_job,
+]
+SCHEDULES = [weekly_evaluation_schedule]

@@ -47,8 +47,15 @@ def reproduce(version: str, registry: ModelRegistry, store: SnapshotStore) -> Re
     for done, (partition, digest) in enumerate(sorted(manifest["label_snapshots"].items()), 1):
         labels[partition] = store.read("ticket_labels", partition, digest)
         log.info("read snapshot %d/%d: ticket_labels %s", len(features) + done, total, partition)
+    held_out = frozenset()
+    if manifest.get("eval_test_set_sha256"):
+        held_out = frozenset(
+            store.read("eval_test_set", None, manifest["eval_test_set_sha256"])["ticket_id"]
+        )
     model_spec = manifest["model"]
-    training_set, _ = assemble_training_set(features, labels, model_spec["validation_fraction"])
+    training_set, _ = assemble_training_set(
+        features, labels, model_spec["validation_fraction"], exclude_ticket_ids=held_out
+    )
     if content_hash(training_set) != manifest["training_set_sha256"]:
         raise ReproductionError(
             f"version {version}: the rebuilt training set hashes to "

@@ -505,6 +505,37 @@ class ModelRegistry(dg.ConfigurableResource):
             holder = registered.aliases.get(alias)
             return None if holder is None else str(holder)
 
+    def delete_alias(self, alias: str) -> str | None:
+        """Free ``alias``; return the version it pointed at (None if it was already free).
+        Used to undo an alias move that has to be rolled back."""
+        with self._failing_as(f"deleting alias @{alias} of {self.model_name!r}"):
+            holder = self.version_for_alias(alias)
+            if holder is not None:
+                self._client().delete_registered_model_alias(self.model_name, alias)
+            return holder
+
+    def model_tags(self) -> dict[str, str]:
+        """The registered model's own tags (not a version's); {} if nothing is registered."""
+        with self._failing_as(f"reading tags of registered model {self.model_name!r}"):
+            try:
+                return dict(self._client().get_registered_model(self.model_name).tags)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return {}
+                raise
+
+    def set_model_tag(self, key: str, value: str) -> None:
+        """Set (add or overwrite) one tag of the registered model itself, checked against
+        MLflow's limits first. The model exists once a version has been registered."""
+        with self._failing_as(f"setting tag {key!r} of registered model {self.model_name!r}"):
+            _check_tags(
+                "registered model tag",
+                {key: value},
+                MAX_MODEL_REGISTRY_TAG_KEY_LENGTH,
+                MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
+            )
+            self._client().set_registered_model_tag(self.model_name, key, value)
+
     def version_tags(self, version: str) -> dict[str, str]:
         """A version's tags: its lineage."""
         version = self._version_str(version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -356,3 +357,42 @@ def test_mask_uri_hides_passwords():
     )
     assert mask_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
     assert mask_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_model_tags_and_alias_deletion(registry):
+    assert registry.model_tags() == {}  # nothing registered yet: empty, not an error
+    register(registry, train())
+    registry.set_model_tag("champion_history", '[{"version": "1"}]')
+    registry.set_model_tag("champion_history", "[]")  # overwrite
+    assert registry.model_tags() == {"champion_history": "[]"}
+    with pytest.raises(RegistryError, match=r"registered model tag 'big'.*100000"):
+        registry.set_model_tag("big", "z" * 100_001)
+    assert registry.model_tags() == {"champion_history": "[]"}
+
+    registry.move_alias("champion", "1", actor="alice", reason="launch")
+    assert registry.delete_alias("champion") == "1"
+    assert registry.version_for_alias("champion") is None
+    assert registry.delete_alias("champion") is None  # already free: no error
+
+
+def test_concurrent_calls_from_threads_leave_the_environment_as_it_was(registry):
+    """check_reachable scopes MLFLOW_HTTP_* in os.environ (process-global): threads calling it
+    at once must not leave one thread's scoped value behind."""
+    register(registry, train())
+    errors = []
+
+    def reader():
+        try:
+            for _ in range(15):
+                registry.check_reachable()
+        except Exception as exc:  # collected: the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ

@@ -1,0 +1,157 @@
+"""champion and baseline_metrics: every promotion and rollback, and what the champion scored
+when it took over.
+
+Each materialization of `champion` is one change of the serving model: the Dagster event log
+is the audit trail (mirrored in MLflow tags). `baseline_metrics` records the new champion's
+metrics with their intervals, so every later comparison reads them back instead of guessing.
+"""
+
+import getpass
+from pathlib import Path
+
+from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
+
+from assets.evaluation import challenger_evaluation, find_evaluation
+from assets.metadata import table
+from orchestration.promotion import promote, rollback
+from resources.clock import ClockResource
+from resources.code_version import current_code_version
+from resources.registry import ModelRegistry
+from resources.storage import HomeStorage
+
+
+class ChampionAction(Config):
+    """`auto`: promote the latest evaluated challenger if the gate said yes (and, in high-risk
+    mode, a person approved). `promote`: promote `version` (its gate decision must be yes).
+    `rollback`: back to the previous champion, or to `to_version`."""
+
+    action: str = "auto"
+    version: str | None = None
+    to_version: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    approved_by: str | None = None
+
+
+def _lock(storage: HomeStorage) -> Path:
+    return Path(storage.home) / "registry.lock"
+
+
+@asset(
+    group_name="deployment",
+    deps=[challenger_evaluation],
+    kinds={"mlflow"},
+    owners=["team:ml-platform"],
+    output_required=False,
+)
+def champion(
+    context: AssetExecutionContext,
+    config: ChampionAction,
+    registry: ModelRegistry,
+    storage: HomeStorage,
+    clock: ClockResource,
+):
+    """The serving model: one materialization per promotion or rollback."""
+    actor = config.actor or getpass.getuser()
+    if config.action == "rollback":
+        change = rollback(
+            registry,
+            actor=actor,
+            lock_path=_lock(storage),
+            to=config.to_version,
+            reason=config.reason or "manual rollback",
+            at=clock.now(),
+        )
+        yield _change_output(change)
+        return
+    if config.action not in ("auto", "promote"):
+        raise Failure(f"unknown champion action {config.action!r}: auto, promote or rollback")
+    store = storage.snapshots
+    if config.action == "auto":
+        if not store.partitions("challenger_evaluation"):
+            raise Failure("no challenger has been evaluated yet")
+        evaluation = store.read("challenger_evaluation", None)
+        version = evaluation["challenger_version"]
+    else:
+        if not config.version:
+            raise Failure("action 'promote' needs `version`")
+        version = config.version
+        evaluation = find_evaluation(store, version)
+        if evaluation is None:
+            raise Failure(f"version {version} has never been evaluated: no gate decision to act on")
+    verdict = evaluation["verdict"]
+    approved_by = config.approved_by or registry.version_tags(version).get("approval.by")
+    if verdict == "awaiting_approval" and approved_by:
+        verdict = "promote"
+    if verdict != "promote":
+        message = f"version {version} not promoted: gate verdict {evaluation['verdict']}" + (
+            "" if approved_by else " (no approval recorded)"
+        )
+        if config.action == "promote":
+            raise Failure(message, metadata={"reasons": MetadataValue.json(evaluation["reasons"])})
+        context.log.info(message)
+        return
+    if registry.version_for_alias("champion") == version:
+        context.log.info("version %s is already champion", version)
+        return
+    gate = {
+        "verdict": evaluation["verdict"],
+        "reasons": evaluation["reasons"],
+        "test_set": evaluation["test_set"],
+    }
+    change = promote(
+        registry,
+        version,
+        actor=actor,
+        lock_path=_lock(storage),
+        gate=gate,
+        approved_by=approved_by,
+        at=clock.now(),
+        reason=config.reason or "the gate's verdict on the evaluated challenger",
+    )
+    yield _change_output(change)
+
+
+def _change_output(change) -> Output:
+    record = change.as_dict()
+    return Output(
+        record,
+        metadata={
+            "action": change.action,
+            "version": change.version,
+            "previous_version": change.previous_version or "none",
+            "reason": change.reason,
+            "actor": change.actor,
+            "approved_by": change.approved_by or "not required",
+            "gate": MetadataValue.json(change.gate or {}),
+            "summary": f"{change.action}: {change.previous_version or 'none'} -> "
+            f"{change.version} by {change.actor}: {change.reason}",
+        },
+    )
+
+
+@asset(group_name="deployment", kinds={"mlflow"}, owners=["team:ml-platform"])
+def baseline_metrics(champion: dict, storage: HomeStorage, clock: ClockResource) -> Output[dict]:
+    """The new champion's metrics with their intervals on the test set it was judged on."""
+    version = champion["version"]
+    evaluation = find_evaluation(storage.snapshots, version)
+    if evaluation is None:
+        raise Failure(f"champion {version} has no recorded evaluation to take a baseline from")
+    code = current_code_version()
+    record = {
+        "champion_version": version,
+        "change": champion["action"],
+        "metrics": evaluation["metrics"],
+        "test_set": evaluation["test_set"],
+        "code": {"git_commit": code.commit, "git_dirty": code.dirty},
+        "recorded_at": clock.now().isoformat(),
+    }
+    return Output(
+        record,
+        metadata={
+            "champion_version": version,
+            "test_set_version": evaluation["test_set"]["version"],
+            "test_set_sha256": evaluation["test_set"]["sha256"],
+            "metrics": table([{"metric": n, **v} for n, v in evaluation["metrics"].items()]),
+        },
+    )

@@ -1,0 +1,151 @@
+"""weekly_evaluation: the champion on the fixed test set and on last week's production outcomes,
+against the baseline recorded at its promotion and against the week before."""
+
+from datetime import timedelta
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+    asset_check,
+)
+
+from assets.deployment import baseline_metrics
+from assets.feature_definitions import FEATURE_COLUMNS
+from assets.partitions import day_of, key_of
+from assets.training_data import LABEL, assemble_training_set
+from checks.bootstrap import bootstrap_ci
+from resources.policy import PolicyResource
+from resources.registry import ModelRegistry
+from resources.storage import HomeStorage
+
+METRIC = "task_success"
+
+
+class WeekConfig(Config):
+    """The last label day of the week evaluated; default: the newest label day stored."""
+
+    week_end: str | None = None
+
+
+@asset(
+    group_name="monitoring", deps=[baseline_metrics], kinds={"mlflow"}, owners=["team:ml-platform"]
+)
+def weekly_evaluation(
+    context: AssetExecutionContext,
+    config: WeekConfig,
+    eval_test_set: pd.DataFrame,
+    registry: ModelRegistry,
+    storage: HomeStorage,
+    policy: PolicyResource,
+) -> Output[dict]:
+    rules = policy.load()
+    store = storage.snapshots
+    version = registry.version_for_alias("champion")
+    if version is None:
+        raise Failure("no champion to evaluate")
+    if not store.partitions("baseline_metrics"):
+        raise Failure("no baseline recorded: promote a champion first")
+    baseline = store.read("baseline_metrics", None)
+    previous = (
+        store.read("weekly_evaluation", None) if store.partitions("weekly_evaluation") else None
+    )
+    label_days = store.partitions("ticket_labels")
+    week_end = day_of(config.week_end or label_days[-1])
+    # Tickets of the week whose labels have had time to arrive by week_end.
+    last = week_end - timedelta(days=rules.labels.max_delay_days)
+    feature_days = [key_of(last - timedelta(days=i)) for i in range(7)][::-1]
+    label_window = [
+        key_of(day_of(feature_days[0]) + timedelta(days=i))
+        for i in range((week_end - day_of(feature_days[0])).days + 1)
+    ]
+    stored = set(store.partitions("ticket_features"))
+    features = {k: store.read("ticket_features", k) for k in feature_days if k in stored}
+    labels = {k: store.read("ticket_labels", k) for k in label_window if k in set(label_days)}
+    if not features:
+        raise Failure(f"no features stored for the week {feature_days[0]} .. {feature_days[-1]}")
+    week, _ = assemble_training_set(
+        features, labels, 0.0, exclude_ticket_ids=frozenset(eval_test_set["ticket_id"])
+    )
+    model = registry.load_model(version)
+    evaluation = rules.evaluation
+    settings = {
+        "threshold": rules.gate.decision_threshold,
+        "n_resamples": evaluation.bootstrap_resamples,
+        "confidence": evaluation.confidence,
+        "seed": evaluation.seed,
+    }
+    production = bootstrap_ci(
+        week[LABEL].to_numpy(),
+        model.predict_proba(week[FEATURE_COLUMNS])[:, 1],
+        [METRIC],
+        **settings,
+    )[METRIC]
+    fixed = bootstrap_ci(
+        eval_test_set[LABEL].to_numpy(),
+        model.predict_proba(eval_test_set[FEATURE_COLUMNS])[:, 1],
+        [METRIC],
+        **settings,
+    )[METRIC]
+    value = {
+        "week": f"{feature_days[0]} .. {feature_days[-1]}",
+        "labels_until": key_of(week_end),
+        "champion_version": version,
+        "production": {
+            "value": production.value,
+            "low": production.low,
+            "high": production.high,
+            "rows": int(len(week)),
+        },
+        "test_set": {"value": fixed.value, "low": fixed.low, "high": fixed.high},
+        "baseline": baseline["metrics"][METRIC]["value"],
+        "baseline_version": baseline["champion_version"],
+        "previous_week": previous["production"]["value"] if previous else None,
+    }
+    context.log.info(
+        "champion %s task success %.3f this week (baseline %.3f)",
+        version,
+        production.value,
+        value["baseline"],
+    )
+    return Output(
+        value,
+        metadata={
+            "champion_version": version,
+            "week": value["week"],
+            "task_success_this_week": production.value,
+            "task_success_baseline": value["baseline"],
+            "task_success_test_set": fixed.value,
+            "rows": len(week),
+            "detail": MetadataValue.json(value),
+        },
+    )
+
+
+@asset_check(asset=weekly_evaluation)
+def weekly_task_success(weekly_evaluation: dict, policy: PolicyResource) -> AssetCheckResult:
+    """Task success may not drop more than the policy allows (5 points by default) against the
+    baseline recorded at promotion, nor against last week."""
+    allowed = policy.load().evaluation.weekly_drop_points
+    now = weekly_evaluation["production"]["value"]
+    drops = {"baseline": 100 * (weekly_evaluation["baseline"] - now)}
+    if weekly_evaluation["previous_week"] is not None:
+        drops["last week"] = 100 * (weekly_evaluation["previous_week"] - now)
+    worst = max(drops, key=drops.get)
+    ok = drops[worst] <= allowed
+    text = ", ".join(f"{d:.1f} points vs {k}" for k, d in drops.items())
+    return AssetCheckResult(
+        passed=ok,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"task success {now:.3f}; drop {text} (allowed {allowed:g} points)",
+        metadata={
+            "drop_points": {k: round(v, 2) for k, v in drops.items()},
+            "allowed_drop_points": allowed,
+        },
+    )

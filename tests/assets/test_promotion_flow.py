@@ -1,0 +1,170 @@
+"""The gate and the champion on a real home: train, evaluate, promote, reject, approve and roll
+back through the project's jobs, with a real (SQLite) MLflow registry."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+import yaml
+from dagster import AssetKey, DagsterInstance
+
+from assets.feature_definitions import FEATURE_COLUMNS
+from orchestration.home import ENV_VARS, activate, resolve_home
+from orchestration.runner import run_job
+from orchestration.simulation.crm import CrmSimulator
+from resources.registry import ModelRegistry
+from resources.snapshots import SnapshotStore, snapshot_root
+
+START = date(2026, 1, 5)
+DAYS = 24
+END = START + timedelta(days=DAYS - 1)
+STUMP = {"model_family": "gradient_boosting", "hyperparameters": {"max_iter": 1, "max_depth": 1}}
+LOGISTIC = {"model_family": "logistic_regression", "hyperparameters": {"C": 1.0}}
+BASE_POLICY = {
+    "training": {"window_days": 10, "min_rows": 1000},
+    "labels": {"max_delay_days": 5},
+    "evaluation": {"eval_set_size": 700, "eval_set_min_size": 500, "bootstrap_resamples": 400},
+    "gate": {
+        "floors": {"roc_auc": 0.55, "task_success": 0.5, "log_loss": 0.7, "ece": 0.1},
+        "min_slice_size": 20,
+    },
+}
+
+
+class Home:
+    def __init__(self, home, instance, registry):
+        self.home, self.instance, self.registry = home, instance, registry
+
+    def policy(self, training: dict, **gate) -> None:
+        policy = {
+            **BASE_POLICY,
+            "training": {**BASE_POLICY["training"], **training},
+            "gate": {**BASE_POLICY["gate"], **gate},
+        }
+        (self.home.root / "policy.yaml").write_text(yaml.safe_dump(policy))
+
+    def train(self, summary: str):
+        config = {
+            "ops": {
+                "training_set": {"config": {"end_date": END.isoformat()}},
+                "challenger_model": {"config": {"change_summary": summary, "actor": "tests"}},
+            }
+        }
+        outcome = run_job(self.instance, "train_challenger", None, run_config=config)
+        assert outcome.success, outcome.failed_steps
+        evaluation = self.instance.get_latest_materialization_event(
+            AssetKey("challenger_evaluation")
+        ).asset_materialization.metadata
+        return evaluation
+
+    def change(self, **config):
+        config.setdefault("actor", "tests")
+        return run_job(
+            self.instance,
+            "change_champion",
+            None,
+            run_config={"ops": {"champion": {"config": config}}},
+        )
+
+    @property
+    def aliases(self):
+        return (
+            self.registry.version_for_alias("champion"),
+            self.registry.version_for_alias("previous"),
+        )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ENV_VARS:  # recorded, so activate()'s changes are undone afterwards
+            mp.setenv(var, "")
+            mp.delenv(var)
+        home = activate(resolve_home(root))
+        CrmSimulator(home.source_url, seed=17).write_days(START, END)
+        instance = DagsterInstance.from_config(str(home.dagster_home))
+        for i in range(DAYS):
+            assert run_job(
+                instance, "raw_ingestion", (START + timedelta(days=i)).isoformat()
+            ).success
+        draw = {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": END.isoformat()}}}}
+        assert run_job(instance, "draw_test_set", None, run_config=draw).success
+        registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
+        yield Home(home, instance, registry)
+
+
+def reasons(meta) -> str:
+    return meta["reasons"].value
+
+
+def test_gate_story(world):
+    # 1. The first model (a weak stump) is promoted because it clears the floors.
+    world.policy(STUMP)
+    first = world.train("weak launch model")
+    assert first["verdict"].value == "promote" and "no champion" in reasons(first).lower()
+    assert world.aliases == ("1", None)
+    store = SnapshotStore(snapshot_root(world.home.root))
+    baseline = store.read("baseline_metrics", None)
+    assert baseline["champion_version"] == "1" and baseline["test_set"]["version"] == "1"
+
+    # 2. A clearly better challenger (logistic regression) is promoted; previous keeps v1.
+    world.policy(LOGISTIC)
+    better = world.train("logistic regression")
+    assert better["verdict"].value == "promote", reasons(better)
+    assert world.aliases == ("2", "1")
+
+    # 3. The same recipe again: a challenger only as good as the champion is rejected.
+    same = world.train("same recipe, same data")
+    assert same["verdict"].value == "reject"
+    assert "not better" in reasons(same) or "confidence" in reasons(same)
+    assert world.aliases == ("2", "1")
+
+    # 4. A worse challenger (the stump again) is rejected, with the failing criterion named.
+    world.policy(STUMP)
+    worse = world.train("a worse model")
+    assert worse["verdict"].value == "reject" and "roc_auc" in reasons(worse)
+    assert world.aliases == ("2", "1")
+
+    # 5. A manual promotion of the rejected version is refused: the gate said no.
+    refused = world.change(action="promote", version="4", reason="try anyway")
+    assert not refused.success
+    assert world.aliases == ("2", "1")
+
+    # 6. Rollback restores exactly the previous version and its baseline.
+    assert world.change(action="rollback", reason="incident drill").success
+    assert world.aliases == ("1", "2")
+    rows = store.read("eval_test_set", None)[FEATURE_COLUMNS]
+    np.testing.assert_array_equal(
+        world.registry.load_model("@champion").predict_proba(rows),
+        world.registry.load_model("1").predict_proba(rows),
+    )
+    assert store.read("baseline_metrics", None)["champion_version"] == "1"
+
+    # 7. High-risk mode: the gate's yes waits for a person; approval promotes.
+    world.policy(LOGISTIC, require_approval=True)
+    waiting = world.train("better model, high-risk mode")
+    assert waiting["verdict"].value == "awaiting_approval", reasons(waiting)
+    assert world.aliases == ("1", "2")  # nothing promoted without approval
+    approved = world.change(
+        action="promote", version="5", approved_by="head of support", reason="reviewed"
+    )
+    assert approved.success and world.aliases == ("5", "1")
+    change = world.instance.get_latest_materialization_event(
+        AssetKey("champion")
+    ).asset_materialization.metadata
+    assert change["approved_by"].value == "head of support"
+    assert change["previous_version"].value == "1"
+
+    # The audit trail: one champion materialization per change, in order.
+    records = world.instance.fetch_materializations(
+        AssetKey("champion"), limit=20, ascending=True
+    ).records
+    trail = [
+        (
+            r.asset_materialization.metadata["action"].value,
+            r.asset_materialization.metadata["version"].value,
+        )
+        for r in records
+    ]
+    assert trail == [("promote", "1"), ("promote", "2"), ("rollback", "1"), ("promote", "5")]
