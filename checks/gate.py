@@ -128,24 +128,25 @@ def _difference_text(d: Difference) -> str:
 
 
 def _non_inferiority(name: str, d: Difference | None, margin: float) -> Criterion:
+    """Statistical non-inferiority: the whole interval of the difference lies above -margin."""
     crit = f"non_inferiority:{name}"
     if d is None:
         return Criterion(crit, None, -margin, False, f"{name}: no paired difference computed")
-    if d.diff is None:
+    if d.low is None or d.diff is None:
         why = d.reason or "undefined"
         return Criterion(crit, None, -margin, False, f"{name}: non-inferiority not shown: {why}")
-    ok = d.diff >= -margin - _TOL
+    ok = d.low >= -margin - _TOL
     if ok:
         text = (
-            f"{name} non-inferior to champion: {_difference_text(d)}, "
-            f"{_signed(d.diff)} >= {-margin:+g} margin"
+            f"{name} non-inferior to champion: {_difference_text(d)}, interval above the "
+            f"{-margin:+g} margin"
         )
     else:
         text = (
-            f"{name} worse than champion beyond the margin: {_difference_text(d)}, "
-            f"{_signed(d.diff)} < {-margin:+g} margin"
+            f"{name} not shown non-inferior: {_difference_text(d)} reaches below the "
+            f"{-margin:+g} margin"
         )
-    return Criterion(crit, d.diff, -margin, ok, text)
+    return Criterion(crit, d.low, -margin, ok, text)
 
 
 def _superiority(
@@ -240,7 +241,8 @@ def decide(
         )
     else:
         margin = rules.non_inferiority_margin
-        criteria += [_non_inferiority(m, differences.get(m), margin) for m in rules.metrics]
+        held = rules.non_inferiority_metrics or [rules.primary_metric]
+        criteria += [_non_inferiority(m, differences.get(m), margin) for m in held]
         criteria.append(
             _superiority(
                 rules.primary_metric,

@@ -109,8 +109,13 @@ class GateRules(_Strict):
     non_inferiority_margin: float = Field(
         0.01,
         ge=0,
-        description="absolute; per metric, the point difference challenger - champion "
-        "(positive = challenger better) must be above -margin",
+        description="absolute; the interval of the difference challenger - champion "
+        "(positive = challenger better) must lie above -margin",
+    )
+    non_inferiority_metrics: list[str] | None = Field(
+        None,
+        description="metrics held to non-inferiority; default: the primary metric only. "
+        "Adding precision or recall rejects better-calibrated models that trade them off",
     )
     superiority_confidence: float = Field(
         0.95,
@@ -136,9 +141,11 @@ class GateRules(_Strict):
         # Only metrics in `metrics` are bootstrapped; anything else could never be judged.
         if self.primary_metric not in self.metrics:
             raise ValueError(f"primary_metric {self.primary_metric!r} must be in metrics")
-        missing = sorted(set(self.floors) - set(self.metrics))
+        missing = sorted(
+            (set(self.floors) | set(self.non_inferiority_metrics or [])) - set(self.metrics)
+        )
         if missing:
-            raise ValueError(f"floors on metrics not in metrics: {', '.join(missing)}")
+            raise ValueError(f"floors or non-inferiority on metrics not in metrics: {missing}")
         return self
 
 

@@ -69,13 +69,15 @@ LOCK_TIMEOUT_S = 30.0
 _POLL_S = 0.01
 _ANY: Any = object()  # expected_champion not given: no compare-and-swap
 
-# Test hook: called between the @previous and the @champion move (a delay or a barrier makes
-# the race window deterministic). Never set in production code.
-_between_moves: Callable[[], None] | None = None
+# Test hook, never set in production code: called with "read" once the state has been read
+# (before any alias moves) and with "between" between the @previous and the @champion move.
+# A delay or a barrier there makes race windows deterministic.
+_pause: Callable[[str], None] | None = None
 
 
 class PromotionError(RuntimeError):
-    """A promotion or rollback was refused or failed; the aliases are as they were before."""
+    """A promotion or rollback was refused or failed. The aliases are as they were before,
+    unless the message says that restoring them failed too (it then says what to set)."""
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,8 @@ def _change(
             at=moment.isoformat(),
         )
         history_text = _history_text(history, change)
+        if _pause is not None:
+            _pause("read")
 
         _switch(registry, change, old_previous=previous, at=moment)
         try:
@@ -328,8 +332,8 @@ def _switch(
             )
         except RegistryError as exc:
             raise PromotionError(f"{change.action}: moving @previous failed: {exc}") from exc
-    if _between_moves is not None:
-        _between_moves()
+    if _pause is not None:
+        _pause("between")
     try:
         registry.move_alias(CHAMPION, change.version, actor=change.actor, reason=note, at=at)
     except RegistryError as exc:

@@ -82,7 +82,8 @@ _MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pan
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.json$")
 _VERSION = re.compile(r"^[1-9][0-9]*$")
 
-# The fluent API reads process-global URIs: one user at a time in this process.
+# The fluent API reads process-global URIs (and _scoped_env sets process-global environment
+# variables): one user at a time in this process.
 _FLUENT_LOCK = threading.RLock()
 # Downloads draw a tqdm bar on stderr by default: noise in Dagster's captured logs.
 _QUIET_DOWNLOADS = {MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name: "false"}
@@ -160,13 +161,16 @@ def _restore_env(previous: Mapping[str, str | None]) -> None:
 
 @contextmanager
 def _scoped_env(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block; restore them afterwards."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        _restore_env(previous)
+    """Set environment variables for the duration of the block; restore them afterwards.
+    os.environ is process-global: threads take turns (else one thread restores the value
+    another scoped, and it stays set for good)."""
+    with _FLUENT_LOCK:
+        previous = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            _restore_env(previous)
 
 
 @contextmanager

@@ -61,7 +61,9 @@ def differences(**overrides):
 def expected_criteria(rules, has_champion, slices=()):
     names = [f"floor:{m}" for m in rules.floors]
     if has_champion:
-        names += [f"non_inferiority:{m}" for m in rules.metrics]
+        names += [
+            f"non_inferiority:{m}" for m in rules.non_inferiority_metrics or [rules.primary_metric]
+        ]
         names.append(f"superiority:{rules.primary_metric}")
     else:
         names.append("champion")
@@ -91,10 +93,10 @@ def test_a_better_challenger_is_promoted_with_every_reason():
         "95% interval above 0, P(better)=0.998" in g.reasons
     )
     assert (
-        "recall non-inferior to champion: +0.004 [-0.018, +0.026], +0.004 >= -0.01 margin"
-        in g.reasons
+        "roc_auc non-inferior to champion: +0.021 [+0.008, +0.034], interval above the -0.01 "
+        "margin" in g.reasons
     )
-    assert g.summary().startswith("promote: 13 of 13 criteria passed, none failed; roc_auc")
+    assert g.summary().startswith("promote: 7 of 7 criteria passed, none failed; roc_auc")
 
 
 def test_a_worse_challenger_is_rejected():
@@ -104,19 +106,20 @@ def test_a_worse_challenger_is_rejected():
     )
     g = decide(challenger(), champion(), worse, None, RULES)
     assert not g.promote and g.verdict == "reject"
-    assert g.failed() == [
-        "non_inferiority:task_success",
-        "non_inferiority:roc_auc",
-        "superiority:roc_auc",
-    ]
+    assert g.failed() == ["non_inferiority:roc_auc", "superiority:roc_auc"]
     assert (
-        "task_success worse than champion beyond the margin: -0.021 [-0.034, -0.008], "
-        "-0.021 < -0.01 margin" in g.reasons
+        "roc_auc not shown non-inferior: -0.030 [-0.046, -0.014] reaches below the -0.01 margin"
+        in g.reasons
     )
     assert g.summary() == (
-        "reject: 3 of 13 criteria failed: non_inferiority:task_success, "
-        "non_inferiority:roc_auc, superiority:roc_auc"
+        "reject: 2 of 7 criteria failed: non_inferiority:roc_auc, superiority:roc_auc"
     )
+    # Holding more metrics to non-inferiority is a policy choice, judged on the interval too.
+    strict = RULES.model_copy(update={"non_inferiority_metrics": ["roc_auc", "task_success"]})
+    g = decide(challenger(), champion(), worse, None, strict)
+    assert "non_inferiority:task_success" in g.failed()
+    assert_every_criterion_has_a_reason(g, expected_criteria(strict, True))
+    g = decide(challenger(), champion(), worse, None, RULES)
     assert_every_criterion_has_a_reason(g, expected_criteria(RULES, True))
 
 
@@ -200,7 +203,8 @@ def test_an_undefined_floor_metric_rejects_with_its_reason():
 
 def test_an_undefined_difference_cannot_show_non_inferiority():
     undefined = Difference(None, None, None, None, 0, 0.95, "slice has no positive examples")
-    g = decide(challenger(), champion(), differences(recall=undefined), None, RULES)
+    rules = RULES.model_copy(update={"non_inferiority_metrics": ["roc_auc", "recall"]})
+    g = decide(challenger(), champion(), differences(recall=undefined), None, rules)
     assert g.failed() == ["non_inferiority:recall"]
     assert "recall: non-inferiority not shown: slice has no positive examples" in g.reasons
 
@@ -213,7 +217,7 @@ def test_approval_mode_awaits_a_human():
         "approval required (high-risk switch): a human must approve before promotion"
     )
     assert g.summary() == (
-        "awaiting_approval: 12 of 13 criteria passed, none failed; a human must approve"
+        "awaiting_approval: 6 of 7 criteria passed, none failed; a human must approve"
     )
     assert_every_criterion_has_a_reason(g, expected_criteria(rules, True))
     # a failing challenger is rejected outright, never left waiting for approval
@@ -337,7 +341,9 @@ def test_gate_rules_from_yaml_and_their_validation(tmp_path):
     assert policy.gate.primary_metric == "roc_auc"
     with pytest.raises(ValidationError, match="primary_metric 'f1' must be in metrics"):
         GateRules(primary_metric="f1", metrics=["roc_auc"])
-    with pytest.raises(ValidationError, match="floors on metrics not in metrics: f1"):
+    with pytest.raises(
+        ValidationError, match="floors or non-inferiority on metrics not in metrics: \\['f1'\\]"
+    ):
         GateRules(metrics=["roc_auc"], floors={"f1": 0.5})
     with pytest.raises(ValidationError, match="superiority_confidence"):
         GateRules(superiority_confidence=1.5)

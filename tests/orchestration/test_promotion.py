@@ -37,7 +37,8 @@ from resources.registry import ModelRegistry, RegistryError
 VERSIONS = 10
 C_VALUES = [1.0, 0.02, 0.3]  # versions 1-3: fitted models that predict differently
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-RACERS = 8
+RACERS = 8  # threads
+PROCESS_RACERS = 6  # spawned processes (each imports mlflow + dagster: seconds of CPU)
 
 
 def ticket_frame(rows: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -152,23 +153,27 @@ def alias_rows(registry: ModelRegistry) -> list[tuple[str, int]]:
 
 
 def audit(registry: ModelRegistry, changes: list[ChampionChange], before: int) -> list[str]:
-    """Everything wrong after a race: the registry's own checker (chain + aliases vs history),
-    the alias table, and every change that reported success recorded exactly once."""
-    problems = consistency_problems(registry)
-    rows = alias_rows(registry)
-    champions = [version for alias, version in rows if alias == "champion"]
-    if len(champions) != 1:
-        problems.append(f"alias table holds {len(champions)} champions: {rows}")
-    recorded = champion_history(registry)[before:]
-    returned = [change.as_dict() for change in changes]
+    """Everything wrong after a race, found by the module's own checker (chain_problems):
+
+    * on the MLflow mirror: the history is a chain and the aliases agree with its last entry;
+    * on what the callers were told (what Dagster's event log records): the changes that
+      returned, in the order they were stamped inside the lock, continue the recorded history
+      as a chain ending at the current aliases;
+    * each returned change is mirrored exactly once, and the alias table holds one champion."""
+    champion, previous = aliases(registry)
+    history = champion_history(registry)
+    returned = sorted((change.as_dict() for change in changes), key=lambda c: c["at"])
+    problems = chain_problems(history, champion=champion, previous=previous)
+    problems += chain_problems(history[:before] + returned, champion=champion, previous=previous)
     for entry in returned:
-        if recorded.count(entry) != 1:
+        if history[before:].count(entry) != 1:
             problems.append(
-                f"{entry['action']} to {entry['version']} returned but recorded "
-                f"{recorded.count(entry)} times"
+                f"{entry['action']} to {entry['version']} returned but is recorded "
+                f"{history[before:].count(entry)} times"
             )
-    if len(recorded) != len(returned):
-        problems.append(f"{len(returned)} changes returned, {len(recorded)} recorded")
+    rows = alias_rows(registry)
+    if [alias for alias, _ in rows].count("champion") != 1:
+        problems.append(f"the alias table does not hold exactly one champion: {rows}")
     return problems
 
 
@@ -418,7 +423,25 @@ class ChampionWatcher(threading.Thread):
             time.sleep(0.05)  # frequent enough; SQLite readers delay writers
 
 
-def race_in_threads(registry, ops, lock_paths, between) -> list:
+def widen_the_window(point: str) -> None:
+    """Locked races: a delay between the two alias moves (the window a lock must cover)."""
+    if point == "between":
+        time.sleep(0.02)
+
+
+def line_up(barrier):
+    """Unlocked races: every racer reads the state before anyone moves an alias."""
+
+    def pause(point: str) -> None:
+        if point == "read":
+            barrier.wait()
+        else:
+            time.sleep(0.02)
+
+    return pause
+
+
+def race_in_threads(registry, ops, lock_paths, pause) -> list:
     start = threading.Barrier(len(ops), timeout=30)
     results: list = [None] * len(ops)
 
@@ -429,7 +452,7 @@ def race_in_threads(registry, ops, lock_paths, between) -> list:
         except Exception as exc:  # reported, not swallowed: the test asserts on it
             results[i] = exc
 
-    promotion._between_moves = between
+    promotion._pause = pause
     try:
         threads = [threading.Thread(target=racer, args=(i,)) for i in range(len(ops))]
         for thread in threads:
@@ -437,7 +460,7 @@ def race_in_threads(registry, ops, lock_paths, between) -> list:
         for thread in threads:
             thread.join(timeout=120)
     finally:
-        promotion._between_moves = None
+        promotion._pause = None
     return results
 
 
@@ -446,7 +469,7 @@ def test_racing_threads_leave_one_champion_and_a_consistent_chain(registry, lock
     watcher = ChampionWatcher(registry)
     watcher.start()
     ops = race_ops(RACERS, with_rollback=True)
-    results = race_in_threads(registry, ops, [lock] * RACERS, lambda: time.sleep(0.02))
+    results = race_in_threads(registry, ops, [lock] * RACERS, widen_the_window)
     watcher.done.set()
     watcher.join()
 
@@ -465,15 +488,15 @@ def test_without_the_lock_racing_threads_corrupt_the_chain_and_the_checker_sees_
     before = prepare_race(registry, tmp_path / "setup.lock", unlocked=True)
     count = 4
     ops = race_ops(count, with_rollback=False)
-    # A lock file each is no lock at all; all racers read the state, then meet here.
-    between = threading.Barrier(count, timeout=30)
+    # A lock file each is no lock at all. Deterministic interleaving: every racer has read the
+    # state before any alias moves, then each waits between its two moves.
     locks = [tmp_path / f"own-{i}.lock" for i in range(count)]
-    results = race_in_threads(registry, ops, locks, between.wait)
+    results = race_in_threads(registry, ops, locks, line_up(threading.Barrier(count, timeout=30)))
 
     assert [type(r) for r in results] == [ChampionChange] * count, results
     assert {r.previous_version for r in results} == {"2"}  # all replaced the same champion
     problems = audit(registry, results, before)
-    assert problems, "the unlocked race went unnoticed"
+    assert any("but the change before it made version" in p for p in problems), problems
 
 
 def warm_racer(tracking_uri: str, artifact_root: str) -> None:
@@ -481,38 +504,38 @@ def warm_racer(tracking_uri: str, artifact_root: str) -> None:
     ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifact_root).check_reachable()
 
 
-def process_racer(tracking_uri, artifact_root, op, lock_path, start, between):
+def process_racer(tracking_uri, artifact_root, op, lock_path, start, reads):
     """One racer in a 'spawn' worker process, with its own ModelRegistry."""
     registry = ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifact_root)
     registry.check_reachable()  # this test's store copy, before the start line
-    promotion._between_moves = between.wait if between else (lambda: time.sleep(0.02))
+    promotion._pause = line_up(reads) if reads else widen_the_window
     start.wait()
     try:
         return run_op(registry, op, Path(lock_path)).as_dict()
     except Exception as exc:  # returned to the parent, which asserts on it
         return f"{type(exc).__name__}: {exc}"
     finally:
-        promotion._between_moves = None
+        promotion._pause = None
 
 
 @pytest.fixture(scope="module")
 def process_pool(template):
-    """RACERS spawned worker processes, started once for the module (each imports mlflow and
-    dagster: seconds), plus a manager whose barriers line them up at the start."""
+    """PROCESS_RACERS spawned worker processes, started once for the module (each imports
+    mlflow and dagster: seconds), plus a manager whose barriers line them up at the start."""
     ctx = multiprocessing.get_context("spawn")
     warm = (f"sqlite:///{template['db']}", str(template["artifacts"]))
-    with ctx.Manager() as manager, ctx.Pool(RACERS, warm_racer, warm) as pool:
+    with ctx.Manager() as manager, ctx.Pool(PROCESS_RACERS, warm_racer, warm) as pool:
         yield pool, manager
 
 
-def race_in_processes(process_pool, registry, ops, lock_paths, *, barrier_between) -> list:
+def race_in_processes(process_pool, registry, ops, lock_paths, *, line_up_reads) -> list:
     """Each op in its own worker: no worker can take a second op, because every op waits at
     the start barrier until all of them have arrived."""
     pool, manager = process_pool
     start = manager.Barrier(len(ops), timeout=60)
-    between = manager.Barrier(len(ops), timeout=60) if barrier_between else None
+    reads = manager.Barrier(len(ops), timeout=60) if line_up_reads else None
     args = [
-        (registry.tracking_uri, registry.artifact_root, op, str(path), start, between)
+        (registry.tracking_uri, registry.artifact_root, op, str(path), start, reads)
         for op, path in zip(ops, lock_paths, strict=True)
     ]
     outcomes = pool.starmap_async(process_racer, args, chunksize=1).get(timeout=180)
@@ -523,8 +546,10 @@ def test_racing_processes_leave_one_champion_and_a_consistent_chain(registry, lo
     before = prepare_race(registry, lock)
     watcher = ChampionWatcher(registry)
     watcher.start()
-    ops = race_ops(RACERS, with_rollback=True)
-    results = race_in_processes(process_pool, registry, ops, [lock] * RACERS, barrier_between=False)
+    ops = race_ops(PROCESS_RACERS, with_rollback=True)
+    results = race_in_processes(
+        process_pool, registry, ops, [lock] * PROCESS_RACERS, line_up_reads=False
+    )
     watcher.done.set()
     watcher.join()
 
@@ -544,8 +569,9 @@ def test_without_the_lock_racing_processes_corrupt_the_chain_and_the_checker_see
     count = 4
     ops = race_ops(count, with_rollback=False)
     locks = [tmp_path / f"own-{i}.lock" for i in range(count)]  # one lock file per process
-    results = race_in_processes(process_pool, registry, ops, locks, barrier_between=True)
+    results = race_in_processes(process_pool, registry, ops, locks, line_up_reads=True)
 
     assert all(isinstance(r, ChampionChange) for r in results), results
     assert {r.previous_version for r in results} == {"2"}
-    assert audit(registry, results, before), "the unlocked race went unnoticed"
+    problems = audit(registry, results, before)
+    assert any("but the change before it made version" in p for p in problems), problems
