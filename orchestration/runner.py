@@ -63,7 +63,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     # Every event still goes to the instance's event log; only the console stays quiet, so the
     # CLI's one progress line per run is readable.
-    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = job.execute_in_process(
         instance=instance, partition_key=partition, run_config=config, raise_on_error=False
     )

@@ -63,6 +63,8 @@ def trained(tmp_path_factory):
         for i in range(DAYS):
             key = (START + timedelta(days=i)).isoformat()
             ingested[key] = run_job(instance, "raw_ingestion", key)
+        draw = {"ops": {"eval_test_set": {"config": {"end_date": END.isoformat()}}}}
+        assert run_job(instance, "draw_test_set", None, run_config=draw).success
         first = train(instance, END - timedelta(days=2), "first model")
         second = train(instance, END, "retrained with two more days")
         registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
@@ -172,3 +174,13 @@ def test_unreachable_registry_fails_the_asset_and_moves_no_alias(trained, monkey
     assert "RegistryError" in reason and f"127.0.0.1:{port}" in reason
     assert registry.version_for_alias("challenger") == "2"
     assert len(registry.versions()) == 2
+
+
+def test_training_never_sees_the_evaluation_test_set(trained):
+    home, _, _, _, _, registry = trained
+    store = SnapshotStore(snapshot_root(home.root))
+    manifest = registry.load_artifact_json("2", "lineage.json")
+    eval_ids = set(store.read("eval_test_set", None, manifest["eval_test_set_sha256"])["ticket_id"])
+    training_ids = set(store.read("training_set", None)["ticket_id"])
+    assert eval_ids and not (eval_ids & training_ids)
+    assert manifest["counts"]["held_out_for_evaluation"] > 0
