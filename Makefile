@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint validate ui clean
+.PHONY: demo test lint validate ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -29,6 +29,12 @@ validate: $(STAMP)
 
 test: lint validate
 	$(BIN)/python -m pytest
+
+# Side-by-side measurements; figures land in benchmarks/results/ (see benchmarks/README.md).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/profile_speed.py
+	$(BIN)/python benchmarks/bootstrap_speed.py
+	$(BIN)/python benchmarks/promotion_speed.py
 
 ui: $(STAMP)
 	$(BIN)/afterlaunch ui $(if $(HOME_DIR),--home $(HOME_DIR),)
