@@ -11,11 +11,19 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
 
-from assets.evaluation import challenger_evaluation, find_evaluation
+from assets.evaluation import (
+    challenger_evaluation,
+    estimates_record,
+    find_evaluation,
+    test_set_identity,
+)
+from assets.feature_definitions import FEATURE_COLUMNS
 from assets.metadata import table
+from checks.bootstrap import bootstrap_ci
 from orchestration.promotion import promote, rollback
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
+from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
 
@@ -31,6 +39,26 @@ class ChampionAction(Config):
     reason: str | None = None
     actor: str | None = None
     approved_by: str | None = None
+
+
+def _rescore(
+    storage: HomeStorage, registry: ModelRegistry, policy: PolicyResource, version: str
+) -> dict:
+    rules = policy.load()
+    if registry.version_for_alias("champion") != version:
+        raise Failure(f"version {version} is no longer champion: nothing to re-baseline")
+    test_set = storage.snapshots.read("eval_test_set", None)
+    p = registry.load_model(version).predict_proba(test_set[FEATURE_COLUMNS])[:, 1]
+    estimates = bootstrap_ci(
+        test_set["escalated"].to_numpy(),
+        p,
+        rules.gate.metrics,
+        threshold=rules.gate.decision_threshold,
+        n_resamples=rules.evaluation.bootstrap_resamples,
+        confidence=rules.evaluation.confidence,
+        seed=rules.evaluation.seed,
+    )
+    return {"metrics": estimates_record(estimates), "test_set": test_set_identity(test_set)}
 
 
 def _lock(storage: HomeStorage) -> Path:
@@ -130,17 +158,40 @@ def _change_output(change) -> Output:
     )
 
 
+class BaselineConfig(Config):
+    """`rescore`: score the champion on the current test set (after a test-set version bump)
+    instead of copying the metrics from its evaluation as a challenger."""
+
+    rescore: bool = False
+
+
 @asset(group_name="deployment", kinds={"mlflow"}, owners=["team:ml-platform"])
-def baseline_metrics(champion: dict, storage: HomeStorage, clock: ClockResource) -> Output[dict]:
-    """The new champion's metrics with their intervals on the test set it was judged on."""
+def baseline_metrics(
+    context: AssetExecutionContext,
+    config: BaselineConfig,
+    champion: dict,
+    storage: HomeStorage,
+    registry: ModelRegistry,
+    policy: PolicyResource,
+    clock: ClockResource,
+) -> Output[dict]:
+    """The champion's metrics with their intervals on the test set it was judged on."""
     version = champion["version"]
-    evaluation = find_evaluation(storage.snapshots, version)
+    if config.rescore:
+        evaluation = _rescore(storage, registry, policy, version)
+        context.log.info(
+            "baseline re-recorded for %s on test set v%s",
+            version,
+            evaluation["test_set"]["version"],
+        )
+    else:
+        evaluation = find_evaluation(storage.snapshots, version)
     if evaluation is None:
         raise Failure(f"champion {version} has no recorded evaluation to take a baseline from")
     code = current_code_version()
     record = {
         "champion_version": version,
-        "change": champion["action"],
+        "change": "rebaseline" if config.rescore else champion["action"],
         "metrics": evaluation["metrics"],
         "test_set": evaluation["test_set"],
         "code": {"git_commit": code.commit, "git_dirty": code.dirty},

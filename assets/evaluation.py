@@ -94,6 +94,12 @@ def eval_test_set(
     )
 
 
+def pinned_hash(instance, version: str) -> str | None:
+    """The content hash of the first materialization of test-set `version`, if any."""
+    history = materialization_metadata(instance, AssetKey("eval_test_set"))
+    return next((m["content_hash"] for m in history if m.get("eval_set_version") == version), None)
+
+
 @asset_check(asset=eval_test_set, blocking=True)
 def eval_test_set_pinned(context, eval_test_set: pd.DataFrame) -> AssetCheckResult:
     """The content of a test-set version never changes: the first materialization of a version
@@ -126,7 +132,16 @@ def find_evaluation(store, version: str) -> dict | None:
     return None
 
 
-def _estimates_record(estimates) -> dict:
+def test_set_identity(eval_test_set: pd.DataFrame) -> dict:
+    """What every evaluation and baseline records about the test set it used."""
+    return {
+        "version": str(eval_test_set[VERSION_COLUMN].iloc[0]),
+        "sha256": content_hash(eval_test_set),
+        "rows": len(eval_test_set),
+    }
+
+
+def estimates_record(estimates) -> dict:
     return {name: {"value": e.value, "low": e.low, "high": e.high} for name, e in estimates.items()}
 
 
@@ -144,6 +159,12 @@ def challenger_evaluation(
     rules = policy.load()
     gate, evaluation = rules.gate, rules.evaluation
     version = challenger_model["version"]
+    test_set = test_set_identity(eval_test_set)
+    if pinned_hash(context.instance, test_set["version"]) != test_set["sha256"]:
+        raise Failure(
+            f"the stored test set v{test_set['version']} is not the content pinned for that "
+            "version (see the eval_test_set_pinned check): draw it again under a new version"
+        )
     y = eval_test_set["escalated"].to_numpy()
     features = eval_test_set[FEATURE_COLUMNS]
     test_set = {
@@ -180,6 +201,8 @@ def challenger_evaluation(
             for mask in [eval_test_set[column].to_numpy(dtype=bool)]
         }
         notes = _baseline_notes(storage, champion_version, champion, test_set)
+    if champion_version == version:
+        notes = [f"BLOCK version {version} is already the champion: nothing to decide"]
     decision = decide(challenger, champion, differences, slices, gate)
     if any(n.startswith("BLOCK") for n in notes):
         promote, verdict = False, "reject"
@@ -192,8 +215,8 @@ def challenger_evaluation(
         "verdict": verdict,
         "promote": promote,
         "reasons": reasons,
-        "metrics": _estimates_record(challenger),
-        "champion_metrics": _estimates_record(champion) if champion else None,
+        "metrics": estimates_record(challenger),
+        "champion_metrics": estimates_record(champion) if champion else None,
         "test_set": test_set,
         "policy_version": rules.version,
     }

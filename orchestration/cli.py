@@ -211,6 +211,10 @@ def cmd_draw_test_set(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_rebaseline(args: argparse.Namespace) -> int:
+    return _run(args, "rebaseline")
+
+
 def cmd_weekly(args: argparse.Namespace) -> int:
     return _run(args, "weekly_evaluation", {"weekly_evaluation": {"week_end": args.week_end}})
 
@@ -316,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="1", help="bump for a new scope; re-record the baseline")
     p.add_argument("--end", help="last label day of the pool (default: newest)")
     p.set_defaults(func=cmd_draw_test_set)
+
+    p = with_home(
+        sub.add_parser(
+            "rebaseline",
+            help="re-record the champion's baseline on the "
+            "current test set (after a test-set version bump)",
+        )
+    )
+    p.set_defaults(func=cmd_rebaseline)
 
     p = with_home(sub.add_parser("weekly", help="run the weekly evaluation of the champion"))
     p.add_argument("--week-end", help="last label day of the week (default: newest)")

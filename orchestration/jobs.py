@@ -59,6 +59,14 @@ change_champion = define_asset_job(
     description="Promote a version whose gate said yes, or roll back; records the baseline.",
 )
 
+# After a test-set version bump: score the champion on the new set, record it as the baseline.
+rebaseline = define_asset_job(
+    "rebaseline",
+    selection=AssetSelection.assets("baseline_metrics"),
+    config={"ops": {"baseline_metrics": {"config": {"rescore": True}}}},
+    description="Re-record the champion's baseline on the current evaluation test set.",
+)
+
 weekly_evaluation_job = define_asset_job(
     "weekly_evaluation",
     selection=AssetSelection.assets("weekly_evaluation"),
@@ -79,6 +87,7 @@ JOBS = [
     evaluate_challenger,
     draw_test_set,
     change_champion,
+    rebaseline,
     weekly_evaluation_job,
 ]
 SCHEDULES = [weekly_evaluation_schedule]

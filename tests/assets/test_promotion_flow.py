@@ -52,6 +52,7 @@ class Home:
         }
         outcome = run_job(self.instance, "train_challenger", None, run_config=config)
         assert outcome.success, outcome.failed_steps
+        assert "challenger_evaluation" not in outcome.skipped_steps, outcome
         evaluation = self.instance.get_latest_materialization_event(
             AssetKey("challenger_evaluation")
         ).asset_materialization.metadata
@@ -168,3 +169,37 @@ def test_gate_story(world):
         for r in records
     ]
     assert trail == [("promote", "1"), ("promote", "2"), ("rollback", "1"), ("promote", "5")]
+
+
+def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
+    """Runs after the gate story (champion 5, test set v1)."""
+
+    def draw(version: str, end: date):
+        config = {"eval_test_set": {"config": {"version": version, "end_date": end.isoformat()}}}
+        return run_job(world.instance, "draw_test_set", None, run_config={"ops": config})
+
+    # Other content under the same version: the pin check fails and evaluation refuses it.
+    changed = draw("1", END - timedelta(days=1))
+    assert not changed.success
+    [pin] = [c for c in changed.checks if c.check == "eval_test_set_pinned"]
+    assert not pin.passed and "without a version bump" in pin.description
+    assert not run_job(world.instance, "evaluate_challenger", None).success
+
+    # A new version is a scope change: the gate blocks until the baseline is re-recorded.
+    assert draw("2", END - timedelta(days=1)).success
+    world.policy(LOGISTIC)
+    blocked = world.train("first challenger on the new test set")
+    assert world.registry.version_for_alias("challenger") == "6"
+    assert blocked["verdict"].value == "reject"
+    assert "re-record the baseline" in reasons(blocked)
+
+    assert run_job(world.instance, "rebaseline", None).success
+    store = SnapshotStore(snapshot_root(world.home.root))
+    baseline = store.read("baseline_metrics", None)
+    assert baseline["test_set"]["version"] == "2" and baseline["champion_version"] == "5"
+    assert run_job(world.instance, "evaluate_challenger", None).success
+    after = world.instance.get_latest_materialization_event(
+        AssetKey("challenger_evaluation")
+    ).asset_materialization.metadata
+    assert "re-record" not in reasons(after)
+    assert after["test_set_version"].value == "2"
