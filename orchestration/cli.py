@@ -216,7 +216,7 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
 
 
 def cmd_weekly(args: argparse.Namespace) -> int:
-    return _run(args, "weekly_evaluation", {"weekly_evaluation": {"week_end": args.week_end}})
+    return _run(args, "evaluate_weekly", {"weekly_evaluation": {"week_end": args.week_end}})
 
 
 def cmd_feature_lock(args: argparse.Namespace) -> int:

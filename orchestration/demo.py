@@ -137,7 +137,7 @@ def _draw_test_set(instance: DagsterInstance, result: DemoResult, end: str) -> N
 
 def _weekly(instance: DagsterInstance, result: DemoResult, week_end: str) -> None:
     config = {"ops": {"weekly_evaluation": {"config": {"week_end": week_end}}}}
-    outcome = run_job(instance, "weekly_evaluation", None, run_config=config)
+    outcome = run_job(instance, "evaluate_weekly", None, run_config=config)
     result.runs.append(outcome)
     _record(result, outcome, day=week_end)
     log.info(

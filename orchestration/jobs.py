@@ -68,7 +68,7 @@ rebaseline = define_asset_job(
 )
 
 weekly_evaluation_job = define_asset_job(
-    "weekly_evaluation",
+    "evaluate_weekly",
     selection=AssetSelection.assets("weekly_evaluation"),
     description="The champion on the fixed test set and on last week's labelled production.",
 )
