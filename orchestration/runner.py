@@ -81,11 +81,16 @@ def run_job(
     failed = [e.step_key for e in result.get_step_failure_events()]
     skipped = [e.step_key for e in result.get_step_skipped_events()]
     for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            # A blocking check did its job; its own outcome is in `checks` and the event log.
+            log.info("%s %s: a blocking check stopped what is downstream", job_name, partition)
+            continue
         log.warning(
             "%s %s: step %s failed: %s",
             job_name,
             partition or "",
             event.step_key,
-            failure_reason(event.step_failure_data.error),
+            failure_reason(error),
         )
     return RunOutcome(job_name, partition, result.success, result.run_id, checks, skipped, failed)
