@@ -124,11 +124,36 @@ def _run(args: argparse.Namespace, job: str, ops: dict | None = None) -> int:
     from orchestration.runner import run_job
 
     config = {"ops": {op: {"config": c} for op, c in (ops or {}).items()}} if ops else None
-    outcome = run_job(DagsterInstance.get(), job, None, run_config=config)
+    instance = DagsterInstance.get()
+    outcome = run_job(instance, job, None, run_config=config)
     for check in outcome.checks:
-        if check.level != "ok":
-            print(f"{check.check:<24} {check.level.upper():<5} {check.description}")
+        print(f"{check.check:<24} {check.level.upper():<5} {check.description}")
+    _print_materializations(instance, outcome.run_id)
     return 0 if outcome.success else 1
+
+
+# What a person wants to read after each kind of run, from the run's own materializations.
+_SUMMARY_KEYS = {
+    "challenger_model": ["model_version", "alias_move_summary"],
+    "challenger_evaluation": ["summary", "reasons"],
+    "champion": ["summary"],
+    "baseline_metrics": ["champion_version", "test_set_version"],
+    "weekly_evaluation": ["task_success_this_week", "task_success_baseline"],
+    "eval_test_set": ["eval_set_version", "dagster/row_count"],
+}
+
+
+def _print_materializations(instance, run_id: str) -> None:
+    for record in instance.get_records_for_run(run_id).records:
+        event = record.event_log_entry.dagster_event
+        if not (event and event.is_step_materialization):
+            continue
+        materialization = event.step_materialization_data.materialization
+        asset = materialization.asset_key.to_user_string()
+        for key in _SUMMARY_KEYS.get(asset, []):
+            if key in materialization.metadata:
+                value = materialization.metadata[key].value
+                print(f"{asset}: {key}: {value}")
 
 
 def _champion_summary(args: argparse.Namespace) -> None:

@@ -203,3 +203,22 @@ def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
     ).asset_materialization.metadata
     assert "re-record" not in reasons(after)
     assert after["test_set_version"].value == "2"
+
+
+def test_the_command_line_drives_the_same_operations(world, capsys):
+    """Runs after the stories above (champion 5, previous 1)."""
+    from orchestration.cli import main
+
+    home = ["--home", str(world.home.root)]
+    assert world.aliases == ("5", "1")
+    assert main(["rollback", *home, "--reason", "cli drill", "--actor", "on-call"]) == 0
+    assert world.aliases == ("1", "5")
+    assert "champion: summary: rollback: 5 -> 1 by on-call: cli drill" in capsys.readouterr().out
+    # Version 5's gate verdict was "awaiting approval": a person's approval promotes it.
+    assert main(["approve", "5", *home, "--actor", "head of support"]) == 0
+    assert world.aliases == ("5", "1")
+    assert world.registry.version_tags("5")["approval.by"] == "head of support"
+    assert main(["promote", "4", *home]) == 1  # the gate rejected version 4
+    assert world.aliases == ("5", "1")
+    assert main(["reproduce", "2", *home]) == 0
+    assert "version 2: reproduced exactly" in capsys.readouterr().out
