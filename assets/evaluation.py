@@ -20,7 +20,7 @@ from assets.features import ticket_features
 from assets.history import materialization_metadata
 from assets.labels import ticket_labels
 from assets.metadata import table
-from assets.training import training_window
+from assets.training import read_window, training_window
 from assets.training_data import SPLIT, assemble_training_set
 from checks.bootstrap import bootstrap_ci, paired_bootstrap
 from checks.gate import SliceComparison, decide
@@ -63,9 +63,7 @@ def eval_test_set(
     feature_days, label_window = training_window(
         end, rules.training.window_days, rules.labels.max_delay_days
     )
-    stored = set(store.partitions("ticket_features"))
-    features = {k: store.read("ticket_features", k) for k in feature_days if k in stored}
-    labels = {k: store.read("ticket_labels", k) for k in label_window if k in set(label_days)}
+    features, labels = read_window(store, feature_days, label_window)
     pool, _ = assemble_training_set(features, labels, validation_fraction=0.0)
     evaluation = rules.evaluation
     drawn = draw_eval_set(
@@ -182,7 +180,7 @@ def challenger_evaluation(
     challenger = bootstrap_ci(y, p_challenger, gate.metrics, **settings)
     champion_version = registry.version_for_alias("champion")
     champion = differences = slices = None
-    notes: list[str] = []
+    note, blocked = None, False
     if champion_version is not None and champion_version != version:
         p_champion = registry.load_model(champion_version).predict_proba(features)[:, 1]
         champion = bootstrap_ci(y, p_champion, gate.metrics, **settings)
@@ -200,15 +198,15 @@ def challenger_evaluation(
             for column in slice_columns(eval_test_set)
             for mask in [eval_test_set[column].to_numpy(dtype=bool)]
         }
-        notes = _baseline_notes(storage, champion_version, champion, test_set)
+        note, blocked = _against_baseline(storage, champion_version, champion, test_set)
     if champion_version == version:
-        notes = [f"BLOCK version {version} is already the champion: nothing to decide"]
+        note, blocked = f"version {version} is already the champion: nothing to decide", True
     decision = decide(challenger, champion, differences, slices, gate)
-    if any(n.startswith("BLOCK") for n in notes):
+    if blocked:
         promote, verdict = False, "reject"
     else:
         promote, verdict = decision.promote, decision.verdict
-    reasons = [*decision.reasons, *[n.removeprefix("BLOCK ") for n in notes]]
+    reasons = [*decision.reasons, *([note] if note else [])]
     value = {
         "challenger_version": version,
         "champion_version": champion_version,
@@ -243,33 +241,40 @@ def challenger_evaluation(
     )
 
 
-def _baseline_notes(storage: HomeStorage, champion_version: str, champion, test_set) -> list[str]:
-    """Compare the champion's fresh scores with the baseline recorded at its promotion. A test
-    set that changed version since blocks the comparison: the baseline must be re-recorded."""
+def _against_baseline(
+    storage: HomeStorage, champion_version: str, champion, test_set
+) -> tuple[str, bool]:
+    """Compare the champion's fresh scores with the baseline recorded at its promotion: a
+    sentence, and whether it blocks the promotion. A test set that changed version since, or a
+    champion that re-scores differently, blocks: the baseline must be re-recorded first."""
     store = storage.snapshots
     if not store.partitions("baseline_metrics"):
-        return [f"no baseline recorded yet for champion {champion_version}"]
+        return f"no baseline recorded yet for champion {champion_version}", False
     baseline = store.read("baseline_metrics", None)
     if baseline["champion_version"] != champion_version:
-        return [
-            f"BLOCK the recorded baseline is for version {baseline['champion_version']}, the "
+        return (
+            f"the recorded baseline is for version {baseline['champion_version']}, the "
             f"champion is {champion_version}: re-record the baseline"
-        ]
+        ), True
     if baseline["test_set"]["version"] != test_set["version"]:
-        return [
-            f"BLOCK the baseline was recorded on test set v{baseline['test_set']['version']}, "
+        return (
+            f"the baseline was recorded on test set v{baseline['test_set']['version']}, "
             f"the current one is v{test_set['version']}: re-record the baseline first"
-        ]
+        ), True
     recorded = baseline["metrics"]
-    drift = {
-        n: abs((e.value or 0) - (recorded[n]["value"] or 0))
-        for n, e in champion.items()
-        if n in recorded
-    }
-    worst = max(drift, key=drift.get)
-    if drift[worst] > 1e-9:
-        return [
-            f"BLOCK champion {champion_version} re-scores differently from its recorded "
-            f"baseline ({worst}: {drift[worst]:.3g}): the model or the test set changed"
-        ]
-    return [f"champion {champion_version} re-scores exactly as its recorded baseline"]
+    differing = [
+        name
+        for name, estimate in champion.items()
+        if name in recorded and not _same(estimate.value, recorded[name]["value"])
+    ]
+    if differing:
+        return (
+            f"champion {champion_version} re-scores differently from its recorded baseline "
+            f"({', '.join(differing)}): the model or the test set changed"
+        ), True
+    return f"champion {champion_version} re-scores exactly as its recorded baseline", False
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    # An undefined metric matches only an undefined one.
+    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-9)

@@ -57,11 +57,13 @@ def ticket_labels_integrity(
     policy: PolicyResource,
 ) -> AssetCheckResult:
     """Labels for unknown tickets, labels delivered twice, invalid values."""
-    rules = policy.load().labels
+    loaded = policy.load()
+    rules = loaded.labels
     day = day_of(context.partition_key)
     store = storage.snapshots
     window = [key_of(day - timedelta(days=i)) for i in range(rules.lookback_days + 1)]
-    raw_days = [k for k in window if k in set(store.partitions("raw_tickets"))]
+    raw_stored = set(store.partitions("raw_tickets"))
+    raw_days = [k for k in window if k in raw_stored]
     known = set()
     for key in raw_days:
         raw = store.read("raw_tickets", key)
@@ -80,7 +82,7 @@ def ticket_labels_integrity(
         metadata={
             "problems": table(report.records()),
             "raw_days_searched": f"{raw_days[-1]} .. {raw_days[0]}" if raw_days else "none",
-            **policy.load().as_metadata("labels"),
+            **loaded.as_metadata("labels"),
         },
     )
 

@@ -23,8 +23,7 @@ def key_of(day: date) -> str:
 
 def day_end(partition_key: str) -> datetime:
     """The partition's end as naive UTC, the form event times are stored in."""
-    end = datetime.combine(day_of(partition_key) + timedelta(days=1), datetime.min.time())
-    return end.replace(tzinfo=None)
+    return datetime.combine(day_of(partition_key) + timedelta(days=1), datetime.min.time())
 
 
 def utc(moment: datetime) -> datetime:

@@ -72,6 +72,11 @@ def raw_tickets(
     return Output(df, data_version=DataVersion(digest), metadata=metadata)
 
 
+# The checks below take the asset's value as a parameter named `raw_tickets`, which shadows
+# the asset definition inside them; they use this key instead.
+RAW_KEY = raw_tickets.key
+
+
 @asset_check(asset=raw_tickets, partitions_def=DAILY, blocking=True)
 def raw_tickets_contract(raw_tickets: pd.DataFrame) -> AssetCheckResult:
     """The pandera contract; an ERROR here stops every downstream step of this partition."""
@@ -97,7 +102,7 @@ def raw_tickets_volume(
     rules = policy.load()
     day = day_of(context.partition_key)
     earlier = [key_of(day - timedelta(weeks=w)) for w in range(1, rules.volume.history_weeks + 1)]
-    recorded = latest_metadata(context.instance, raw_tickets_key(), earlier)
+    recorded = latest_metadata(context.instance, RAW_KEY, earlier)
     history = [int(recorded[k]["dagster/row_count"]) for k in earlier if k in recorded]
     result = judge_volume(len(raw_tickets), history, rules.volume)
     return AssetCheckResult(
@@ -141,7 +146,7 @@ def raw_tickets_schema(
 ) -> AssetCheckResult:
     """Columns added, removed, renamed-looking and retyped: vs the previous day and the contract."""
     previous_key = key_of(day_of(context.partition_key) - timedelta(days=1))
-    recorded = latest_metadata(context.instance, raw_tickets_key(), [previous_key])
+    recorded = latest_metadata(context.instance, RAW_KEY, [previous_key])
     previous = recorded.get(previous_key, {}).get("logical_schema")
     contract = {name: logical_type(dtype) for name, dtype in CONTRACT_COLUMNS.items()}
     report = judge_schema(schema_of(raw_tickets), previous, contract)
@@ -165,10 +170,6 @@ def ensure_raw_contract(raw: pd.DataFrame, partition_key: str) -> None:
     report = validate_contract(raw)
     if not report.passed:
         raise Failure(f"raw_tickets {partition_key} breaks its contract: {report.summary()}")
-
-
-def raw_tickets_key():
-    return raw_tickets.key
 
 
 RAW_TICKETS_CHECKS = [

@@ -47,6 +47,15 @@ def training_window(end: str, window_days: int, max_delay_days: int) -> tuple[li
     return feature_days, label_days
 
 
+def read_window(store, feature_days: list[str], label_days: list[str]) -> tuple[dict, dict]:
+    """The stored feature and label snapshots of a window; days not stored are left out."""
+    have_features = set(store.partitions("ticket_features"))
+    have_labels = set(store.partitions("ticket_labels"))
+    features = {k: store.read("ticket_features", k) for k in feature_days if k in have_features}
+    labels = {k: store.read("ticket_labels", k) for k in label_days if k in have_labels}
+    return features, labels
+
+
 @asset(
     group_name="training",
     deps=[ticket_features, ticket_labels],
@@ -70,9 +79,7 @@ def training_set(
     feature_days, label_days = training_window(
         end, rules.training.window_days, rules.labels.max_delay_days
     )
-    feature_stored = set(store.partitions("ticket_features"))
-    features = {k: store.read("ticket_features", k) for k in feature_days if k in feature_stored}
-    labels = {k: store.read("ticket_labels", k) for k in label_days if k in set(label_stored)}
+    features, labels = read_window(store, feature_days, label_days)
     if not features:
         raise Failure(
             f"no ticket_features stored for the window {feature_days[0]} .. {feature_days[-1]}"

@@ -1,8 +1,6 @@
 """weekly_evaluation: the champion on the fixed test set and on last week's production outcomes,
 against the baseline recorded at its promotion and against the week before."""
 
-from datetime import timedelta
-
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -18,7 +16,7 @@ from dagster import (
 
 from assets.deployment import baseline_metrics
 from assets.feature_definitions import FEATURE_COLUMNS
-from assets.partitions import day_of, key_of
+from assets.training import read_window, training_window
 from assets.training_data import LABEL, assemble_training_set
 from checks.bootstrap import bootstrap_ci
 from resources.policy import PolicyResource
@@ -57,17 +55,10 @@ def weekly_evaluation(
         store.read("weekly_evaluation", None) if store.partitions("weekly_evaluation") else None
     )
     label_days = store.partitions("ticket_labels")
-    week_end = day_of(config.week_end or label_days[-1])
+    week_end = config.week_end or label_days[-1]
     # Tickets of the week whose labels have had time to arrive by week_end.
-    last = week_end - timedelta(days=rules.labels.max_delay_days)
-    feature_days = [key_of(last - timedelta(days=i)) for i in range(7)][::-1]
-    label_window = [
-        key_of(day_of(feature_days[0]) + timedelta(days=i))
-        for i in range((week_end - day_of(feature_days[0])).days + 1)
-    ]
-    stored = set(store.partitions("ticket_features"))
-    features = {k: store.read("ticket_features", k) for k in feature_days if k in stored}
-    labels = {k: store.read("ticket_labels", k) for k in label_window if k in set(label_days)}
+    feature_days, label_window = training_window(week_end, 7, rules.labels.max_delay_days)
+    features, labels = read_window(store, feature_days, label_window)
     if not features:
         raise Failure(f"no features stored for the week {feature_days[0]} .. {feature_days[-1]}")
     week, _ = assemble_training_set(
@@ -95,7 +86,7 @@ def weekly_evaluation(
     )[METRIC]
     value = {
         "week": f"{feature_days[0]} .. {feature_days[-1]}",
-        "labels_until": key_of(week_end),
+        "labels_until": week_end,
         "champion_version": version,
         "production": {
             "value": production.value,

@@ -83,18 +83,28 @@ class ContractReport:
         return f"{self.n_failures} failures of contract {self.contract}: {broken}{more}"
 
 
-def validate_contract(df: pd.DataFrame, max_examples: int = 5) -> ContractReport:
-    """Validate lazily and summarise pandera's failure cases per (column, check)."""
+def validate_against(
+    model: type[pa.DataFrameModel], df: pd.DataFrame, max_examples: int = 5
+) -> ContractReport:
+    """Validate `df` lazily against a contract model; summarise pandera's failure cases per
+    (column, check). The report is named after the model's `Config.name`."""
+    contract = model.Config.name
     try:
-        RawTicketContract.validate(df, lazy=True)
+        model.validate(df, lazy=True)
     except pa.errors.SchemaErrors as err:
         return ContractReport(
             passed=False,
             n_rows=len(df),
             n_failures=len(err.failure_cases),
             failures=summarise_failures(err.failure_cases, max_examples),
+            contract=contract,
         )
-    return ContractReport(passed=True, n_rows=len(df), n_failures=0)
+    return ContractReport(passed=True, n_rows=len(df), n_failures=0, contract=contract)
+
+
+def validate_contract(df: pd.DataFrame, max_examples: int = 5) -> ContractReport:
+    """The raw-ticket contract."""
+    return validate_against(RawTicketContract, df, max_examples)
 
 
 _TABLE_CHECKS = {

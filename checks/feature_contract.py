@@ -11,7 +11,7 @@ from checks.contract import (
     PRODUCTS,
     REGIONS,
     ContractReport,
-    summarise_failures,
+    validate_against,
 )
 
 FEATURE_CONTRACT_VERSION = "ticket_features/1"
@@ -49,16 +49,4 @@ class FeatureContract(pa.DataFrameModel):
 
 
 def validate_features(df: pd.DataFrame) -> ContractReport:
-    try:
-        FeatureContract.validate(df, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        return ContractReport(
-            passed=False,
-            n_rows=len(df),
-            n_failures=len(err.failure_cases),
-            failures=summarise_failures(err.failure_cases),
-            contract=FEATURE_CONTRACT_VERSION,
-        )
-    return ContractReport(
-        passed=True, n_rows=len(df), n_failures=0, contract=FEATURE_CONTRACT_VERSION
-    )
+    return validate_against(FeatureContract, df)

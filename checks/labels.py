@@ -22,7 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from checks.contract import ContractReport, summarise_failures
+from checks.contract import ContractReport, validate_against
 
 LABEL_CONTRACT_VERSION = "ticket_labels/1"
 LABEL_COLUMNS = ["ticket_id", "escalated", "known_at"]
@@ -54,19 +54,7 @@ class LabelContract(pa.DataFrameModel):
 
 def validate_labels(df: pd.DataFrame, max_examples: int = MAX_EXAMPLES) -> ContractReport:
     """Validate lazily; failures summarised per (column, check) with counts and examples."""
-    try:
-        LabelContract.validate(df, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        return ContractReport(
-            passed=False,
-            n_rows=len(df),
-            n_failures=len(err.failure_cases),
-            failures=summarise_failures(err.failure_cases, max_examples),
-            contract=LABEL_CONTRACT_VERSION,
-        )
-    return ContractReport(
-        passed=True, n_rows=len(df), n_failures=0, contract=LABEL_CONTRACT_VERSION
-    )
+    return validate_against(LabelContract, df, max_examples)
 
 
 @dataclass(frozen=True)

@@ -71,14 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    activate(resolve_home(args.home))
-    from dagster import DagsterInstance
-
-    from orchestration.runner import run_job
-
-    config = {"ops": {"reference_profile": {"config": {"end_date": args.end}}}}
-    outcome = run_job(DagsterInstance.get(), "reference_refresh", None, run_config=config)
-    return 0 if outcome.success else 1
+    return _run(args, "reference_refresh", {"reference_profile": {"end_date": args.end}})
 
 
 def _registry(home):
@@ -88,19 +81,14 @@ def _registry(home):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    activate(resolve_home(args.home))
-    from dagster import DagsterInstance
-
-    from orchestration.runner import run_job
-
-    config = {
-        "ops": {
-            "training_set": {"config": {"end_date": args.end}},
-            "challenger_model": {"config": {"change_summary": args.summary}},
-        }
-    }
-    outcome = run_job(DagsterInstance.get(), "train_challenger", None, run_config=config)
-    return 0 if outcome.success else 1
+    return _run(
+        args,
+        "train_challenger",
+        {
+            "training_set": {"end_date": args.end},
+            "challenger_model": {"change_summary": args.summary},
+        },
+    )
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

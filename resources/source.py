@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -87,6 +88,24 @@ class SqlTicketSource(dg.ConfigurableResource):
                 f"cannot open source database {self.masked_url}: {type(err).__name__}"
             ) from None
 
+    def _read(
+        self, name: str, missing: str, query_for: Callable[[dict[str, Any]], sa.Select]
+    ) -> pd.DataFrame:
+        """Run the query built from the table's declared columns; a missing table raises
+        SourceBatchMissing with `missing` and the masked URL. Valueless columns get their
+        declared dtype."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                if not inspector.has_table(name):
+                    raise SourceBatchMissing(f"{missing} in {self.masked_url}")
+                declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
+                df = pd.read_sql_query(query_for(declared), conn)
+        finally:
+            engine.dispose()
+        return _restore_valueless_dtypes(df, declared)
+
     def extract_day(self, day: dt.date) -> pd.DataFrame:
         """The day's batch as stored (see the module docstring for the dtypes).
 
@@ -95,22 +114,11 @@ class SqlTicketSource(dg.ConfigurableResource):
         if isinstance(day, dt.datetime):
             day = day.date()
         name = self.table_name(day)
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                inspector = sa.inspect(conn)
-                if not inspector.has_table(name):
-                    raise SourceBatchMissing(
-                        f"no batch landed for {day.isoformat()}: table {name} not found in "
-                        f"{self.masked_url}"
-                    )
-                declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
-                # SELECT * without SQLAlchemy column types: values exactly as the driver gives.
-                query = sa.select(sa.text("*")).select_from(sa.table(name))
-                df = pd.read_sql_query(query, conn)
-        finally:
-            engine.dispose()
-        df = _restore_valueless_dtypes(df, declared)
+        missing = f"no batch landed for {day.isoformat()}: table {name} not found"
+        # SELECT * without SQLAlchemy column types: values exactly as the driver gives.
+        df = self._read(
+            name, missing, lambda _: sa.select(sa.text("*")).select_from(sa.table(name))
+        )
         if "created_at" in df.columns:
             df["created_at"] = _parse_created_at(df["created_at"])
         dg.get_dagster_logger().debug(
@@ -132,32 +140,23 @@ class SqlTicketSource(dg.ConfigurableResource):
         start = dt.datetime.combine(day, dt.time())
         lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
         name = self.outcomes_table
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                inspector = sa.inspect(conn)
-                if not inspector.has_table(name):
-                    raise SourceBatchMissing(
-                        f"no labels for {day.isoformat()}: outcomes table {name} not found in "
-                        f"{self.masked_url}"
-                    )
-                declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
-                missing = [c for c in LABEL_COLUMNS if c not in declared]
-                if missing:
-                    raise ValueError(
-                        f"outcomes table {name} in {self.masked_url} lacks column(s) {missing}"
-                    )
-                known_at = sa.column("known_at")
-                query = (
-                    sa.select(*(sa.column(c) for c in LABEL_COLUMNS))
-                    .select_from(sa.table(name))
-                    .where(known_at >= lo, known_at < hi)
-                    .order_by(known_at, sa.column("ticket_id"))
+
+        def labels_query(declared: dict[str, Any]) -> sa.Select:
+            absent = [c for c in LABEL_COLUMNS if c not in declared]
+            if absent:
+                raise ValueError(
+                    f"outcomes table {name} in {self.masked_url} lacks column(s) {absent}"
                 )
-                df = pd.read_sql_query(query, conn)
-        finally:
-            engine.dispose()
-        df = _restore_valueless_dtypes(df, declared)
+            known_at = sa.column("known_at")
+            return (
+                sa.select(*(sa.column(c) for c in LABEL_COLUMNS))
+                .select_from(sa.table(name))
+                .where(known_at >= lo, known_at < hi)
+                .order_by(known_at, sa.column("ticket_id"))
+            )
+
+        missing = f"no labels for {day.isoformat()}: outcomes table {name} not found"
+        df = self._read(name, missing, labels_query)
         df["known_at"] = _parse_known_at(df["known_at"], name)
         # Sorted again here: the database's text collation need not be byte order.
         df = df.sort_values(["known_at", "ticket_id"], kind="stable").reset_index(drop=True)

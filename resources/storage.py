@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagster import ConfigurableResource
 
 from resources.snapshots import SnapshotStore, snapshot_root
@@ -17,9 +15,3 @@ class HomeStorage(ConfigurableResource):
     @property
     def snapshots(self) -> SnapshotStore:
         return SnapshotStore(snapshot_root(self.home))
-
-    @property
-    def reports_dir(self) -> Path:
-        path = Path(self.home) / "reports"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
