@@ -114,6 +114,21 @@ def _too_few(counted: int, n_resamples: int) -> str | None:
     return None
 
 
+def _collect(metrics, n: int, n_resamples: int, seed: int, value_of) -> dict[str, np.ndarray]:
+    """Each metric's finite values over all resamples (undefined resamples are dropped);
+    `value_of(metric, idx, weights)` evaluates one block of resamples."""
+    samples: dict[str, list[np.ndarray]] = {m.name: [] for m in metrics}
+    if n:
+        for idx, weights in _resample_blocks(n, n_resamples, seed):
+            for m in metrics:
+                samples[m.name].append(value_of(m, idx, weights))
+    collected = {}
+    for name, blocks in samples.items():
+        values = np.concatenate(blocks) if blocks else np.empty(0)
+        collected[name] = values[np.isfinite(values)]
+    return collected
+
+
 def bootstrap_ci(
     y,
     p,
@@ -128,11 +143,13 @@ def bootstrap_ci(
     y, p = validate_inputs(y, p)
     _check_confidence(confidence, n_resamples)
     registered = [get_metric(name) for name in metrics]
-    samples: dict[str, list[np.ndarray]] = {m.name: [] for m in registered}
-    if y.size:
-        for idx, weights in _resample_blocks(y.size, n_resamples, seed):
-            for m in registered:
-                samples[m.name].append(_resampled_values(m, y, p, threshold, idx, weights))
+    samples = _collect(
+        registered,
+        y.size,
+        n_resamples,
+        seed,
+        lambda m, idx, w: _resampled_values(m, y, p, threshold, idx, w),
+    )
 
     out = {}
     for m in registered:
@@ -141,8 +158,7 @@ def bootstrap_ci(
             reason = undefined_reason(m.name, y, p, threshold) or "metric returned NaN"
             out[m.name] = Estimate(None, None, None, 0, confidence, reason)
             continue
-        values = np.concatenate(samples[m.name])
-        values = values[np.isfinite(values)]
+        values = samples[m.name]
         reason = _too_few(values.size, n_resamples)
         if reason:
             out[m.name] = Estimate(value, None, None, values.size, confidence, reason)
@@ -168,13 +184,13 @@ def paired_bootstrap(
     _, p_b = validate_inputs(y, p_champion)
     _check_confidence(confidence, n_resamples)
     registered = [get_metric(name) for name in metrics]
-    samples: dict[str, list[np.ndarray]] = {m.name: [] for m in registered}
-    if y.size:
-        for idx, weights in _resample_blocks(y.size, n_resamples, seed):
-            for m in registered:
-                a = _resampled_values(m, y, p_a, threshold, idx, weights)
-                b = _resampled_values(m, y, p_b, threshold, idx, weights)
-                samples[m.name].append(a - b if m.higher_is_better else b - a)
+
+    def difference(m: Metric, idx, weights) -> np.ndarray:
+        a = _resampled_values(m, y, p_a, threshold, idx, weights)
+        b = _resampled_values(m, y, p_b, threshold, idx, weights)
+        return a - b if m.higher_is_better else b - a
+
+    samples = _collect(registered, y.size, n_resamples, seed, difference)
 
     out = {}
     for m in registered:
@@ -184,8 +200,7 @@ def paired_bootstrap(
             out[m.name] = Difference(None, None, None, None, 0, confidence, reason)
             continue
         diff = a - b if m.higher_is_better else b - a
-        values = np.concatenate(samples[m.name])
-        values = values[np.isfinite(values)]  # NaN if either model's value was undefined
+        values = samples[m.name]  # resamples where either model's value was undefined: out
         reason = _too_few(values.size, n_resamples)
         if reason:
             out[m.name] = Difference(diff, None, None, None, values.size, confidence, reason)
