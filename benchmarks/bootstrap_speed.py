@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
-import time
 import tracemalloc
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _common import best_of, machine, today
 
 from checks.bootstrap import bootstrap_ci, paired_bootstrap
 from checks.metrics import CLASSIFICATION_METRICS, compute
@@ -38,15 +35,6 @@ def simulate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(int)
     noisy = [1 / (1 + np.exp(-(z + rng.normal(0, s, n)))) for s in (0.3, 0.8)]
     return y, noisy[0], noisy[1]
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def peak_mb(fn) -> float:
@@ -110,9 +98,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     results = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} cores",
+        "date": today(),
+        "machine": machine(),
         "runs": [run(n) for n in args.sizes],
     }
     out = Path(args.out)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import best_of, machine, today
 from scipy import stats
 
 from checks.drift import compare_profiles
@@ -34,15 +32,6 @@ def make_table(rows: int, numeric: int, categorical: int, seed: int) -> pd.DataF
     weights = np.array([0.3, 0.25, 0.2, 0.12, 0.08, 0.05])
     data |= {f"c{i}": levels[rng.choice(6, size=rows, p=weights)] for i in range(categorical)}
     return pd.DataFrame(data)
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bare_loop(current: pd.DataFrame, reference: pd.DataFrame, numeric, categorical) -> None:
@@ -86,9 +75,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     results = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {__import__('os').cpu_count()} cores",
+        "date": today(),
+        "machine": machine(),
         "runs": [run(rows) for rows in args.rows],
     }
     out = Path(args.out)

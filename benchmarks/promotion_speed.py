@@ -22,16 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import machine, today
 from sklearn.linear_model import LogisticRegression
 
 from orchestration import promotion
@@ -159,9 +157,8 @@ def run(rounds: int) -> dict:
     figures = {name: summary(values) for name, values in times.items()}
     worst_serving_s = max(max(times["promote_until_serving"]), max(times["rollback_until_serving"]))
     return {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} cores",
+        "date": today(),
+        "machine": machine(),
         "store": "MLflow on SQLite (embedded) + local artifact folder",
         "versions_registered": len(C_VALUES),
         "rounds": rounds,
