@@ -19,6 +19,7 @@ from assets.feature_definitions import FEATURE_COLUMNS
 from assets.training import read_window, training_window
 from assets.training_data import LABEL, assemble_training_set
 from checks.bootstrap import bootstrap_ci
+from checks.task_success_drop import judge_task_success_drop
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
@@ -124,19 +125,18 @@ def weekly_task_success(weekly_evaluation: dict, policy: PolicyResource) -> Asse
     """Task success may not drop more than the policy allows (5 points by default) against the
     baseline recorded at promotion, nor against last week."""
     allowed = policy.load().evaluation.weekly_drop_points
-    now = weekly_evaluation["production"]["value"]
-    drops = {"baseline": 100 * (weekly_evaluation["baseline"] - now)}
-    if weekly_evaluation["previous_week"] is not None:
-        drops["last week"] = 100 * (weekly_evaluation["previous_week"] - now)
-    worst = max(drops, key=drops.get)
-    ok = drops[worst] <= allowed
-    text = ", ".join(f"{d:.1f} points vs {k}" for k, d in drops.items())
+    judgement = judge_task_success_drop(
+        weekly_evaluation["production"]["value"],
+        weekly_evaluation["baseline"],
+        weekly_evaluation["previous_week"],
+        allowed,
+    )
     return AssetCheckResult(
-        passed=ok,
+        passed=judgement.passed,
         severity=AssetCheckSeverity.ERROR,
-        description=f"task success {now:.3f}; drop {text} (allowed {allowed:g} points)",
+        description=judgement.reason,
         metadata={
-            "drop_points": {k: round(v, 2) for k, v in drops.items()},
+            "drop_points": {k: round(v, 2) for k, v in judgement.drops.items()},
             "allowed_drop_points": allowed,
         },
     )
