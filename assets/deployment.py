@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Outpu
 from assets.evaluation import (
     challenger_evaluation,
     estimates_record,
+    eval_test_set,
     find_evaluation,
     test_set_identity,
 )
@@ -165,7 +166,12 @@ class BaselineConfig(Config):
     rescore: bool = False
 
 
-@asset(group_name="deployment", kinds={"mlflow"}, owners=["team:ml-platform"])
+@asset(
+    group_name="deployment",
+    deps=[eval_test_set],  # measured on it: a refreshed test set is drawn first
+    kinds={"mlflow"},
+    owners=["team:ml-platform"],
+)
 def baseline_metrics(
     context: AssetExecutionContext,
     config: BaselineConfig,

@@ -38,6 +38,7 @@ class EvalSetConfig(Config):
 
     version: str = "1"
     end_date: str | None = None  # the last label day of the pool; default: newest label day
+    start_date: str | None = None  # no ticket before this day (a redraw after a concept drift)
 
 
 @asset(
@@ -61,7 +62,7 @@ def eval_test_set(
         raise Failure("no ticket_labels stored yet: the test set needs known outcomes")
     end = config.end_date or label_days[-1]
     feature_days, label_window = training_window(
-        end, rules.training.window_days, rules.labels.max_delay_days
+        end, rules.training.window_days, rules.labels.max_delay_days, config.start_date
     )
     features, labels = read_window(store, feature_days, label_window)
     pool, _ = assemble_training_set(features, labels, validation_fraction=0.0)
@@ -143,9 +144,17 @@ def estimates_record(estimates) -> dict:
     return {name: {"value": e.value, "low": e.low, "high": e.high} for name, e in estimates.items()}
 
 
+class ChallengerChoice(Config):
+    """`version`: the registered version to judge (the challenger sensor passes the one behind
+    @challenger, which may have been registered by hand); default: the last trained one."""
+
+    version: str | None = None
+
+
 @asset(group_name="evaluation", kinds={"sklearn", "mlflow"}, owners=["team:ml-platform"])
 def challenger_evaluation(
     context: AssetExecutionContext,
+    config: ChallengerChoice,
     eval_test_set: pd.DataFrame,
     challenger_model: dict,
     registry: ModelRegistry,
@@ -156,7 +165,7 @@ def challenger_evaluation(
     paired bootstrap of the differences. The decision and every reason are in the metadata."""
     rules = policy.load()
     gate, evaluation = rules.gate, rules.evaluation
-    version = challenger_model["version"]
+    version = config.version or challenger_model["version"]
     test_set = test_set_identity(eval_test_set)
     if pinned_hash(context.instance, test_set["version"]) != test_set["sha256"]:
         raise Failure(

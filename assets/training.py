@@ -23,7 +23,9 @@ from assets.labels import ticket_labels
 from assets.lineage import manifest_tags
 from assets.model_family import TRUSTED_TYPES
 from assets.partitions import day_of, key_of
-from assets.training_data import assemble_training_set, train_model, validation_metrics
+from assets.predictions import SCORE_PROFILE
+from assets.training_data import SPLIT, assemble_training_set, train_model, validation_metrics
+from checks.output_drift import score_profile
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
 from resources.policy import PolicyResource
@@ -33,15 +35,27 @@ from resources.storage import HomeStorage
 
 
 class TrainingWindow(Config):
-    """The day up to which labels count (inclusive); default: the newest stored label day."""
+    """The day up to which labels count (inclusive); default: the newest stored label day.
+    `start_date`: no ticket before this day (after a concept drift the older world is gone)."""
 
     end_date: str | None = None
+    start_date: str | None = None
 
 
-def training_window(end: str, window_days: int, max_delay_days: int) -> tuple[list[str], list[str]]:
-    """Feature days whose labels have had time to arrive by `end`, and the label days to read."""
+def training_window(
+    end: str, window_days: int, max_delay_days: int, start: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Feature days whose labels have had time to arrive by `end` (none before `start`), and
+    the label days to read."""
     last_feature_day = day_of(end) - timedelta(days=max_delay_days)
     feature_days = [key_of(last_feature_day - timedelta(days=i)) for i in range(window_days)][::-1]
+    if start is not None:
+        feature_days = [d for d in feature_days if d >= start]
+        if not feature_days:
+            raise Failure(
+                f"no feature day between {start} and {key_of(last_feature_day)} has had time "
+                f"for its labels to arrive by {end}"
+            )
     span = (day_of(end) - day_of(feature_days[0])).days
     label_days = [key_of(day_of(feature_days[0]) + timedelta(days=i)) for i in range(span + 1)]
     return feature_days, label_days
@@ -77,7 +91,7 @@ def training_set(
         raise Failure("no ticket_labels stored yet: materialize labels before training")
     end = config.end_date or label_stored[-1]
     feature_days, label_days = training_window(
-        end, rules.training.window_days, rules.labels.max_delay_days
+        end, rules.training.window_days, rules.labels.max_delay_days, config.start_date
     )
     features, labels = read_window(store, feature_days, label_days)
     if not features:
@@ -160,6 +174,12 @@ def challenger_model(
         training_set, training.model_family, training.hyperparameters, training.seed
     )
     metrics = validation_metrics(model, training_set)
+    validation = training_set[training_set[SPLIT] == "validation"]
+    # What this model's outputs look like on production-like traffic it never saw: the
+    # reference the prediction_drift check compares each served day with.
+    scores = score_profile(
+        model.predict_proba(validation[FEATURE_COLUMNS])[:, 1], rules.gate.decision_threshold
+    )
     pin = current_pin()
     code = current_code_version()
     today = clock.now().date().isoformat()
@@ -192,7 +212,7 @@ def challenger_model(
         metrics=metrics,
         run_tags={**tags, "dagster.run_id": context.run.run_id},
         version_tags=tags,
-        artifacts={"lineage.json": manifest},
+        artifacts={"lineage.json": manifest, SCORE_PROFILE: scores},
         run_name=f"challenger {snapshots['training_window']['labels_until']}",
         description=config.change_summary,
         trusted_types=TRUSTED_TYPES,
@@ -213,6 +233,8 @@ def challenger_model(
         metadata={
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
+            "trained_at": clock.now().isoformat(),
+            "labels_until": snapshots["training_window"]["labels_until"],
             "alias_move": MetadataValue.json(move.as_dict()),
             "alias_move_summary": (
                 f"{move.alias}: {move.from_version or 'none'} -> {move.to_version} by "

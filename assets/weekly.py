@@ -19,7 +19,8 @@ from assets.feature_definitions import FEATURE_COLUMNS
 from assets.training import read_window, training_window
 from assets.training_data import LABEL, assemble_training_set
 from checks.bootstrap import bootstrap_ci
-from checks.task_success_drop import judge_task_success_drop
+from checks.metrics import compute
+from checks.task_success_drop import first_day_below, judge_task_success_drop
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
@@ -73,12 +74,16 @@ def weekly_evaluation(
         "confidence": evaluation.confidence,
         "seed": evaluation.seed,
     }
-    production = bootstrap_ci(
-        week[LABEL].to_numpy(),
-        model.predict_proba(week[FEATURE_COLUMNS])[:, 1],
-        [METRIC],
-        **settings,
-    )[METRIC]
+    scores = model.predict_proba(week[FEATURE_COLUMNS])[:, 1]
+    production = bootstrap_ci(week[LABEL].to_numpy(), scores, [METRIC], **settings)[METRIC]
+    days = pd.to_datetime(week["created_at"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
+    daily = {
+        day: compute(
+            METRIC, week[LABEL].to_numpy()[days == day], scores[days == day], settings["threshold"]
+        )
+        for day in sorted(set(days))
+    }
+    floor = baseline["metrics"][METRIC]["value"] - rules.evaluation.weekly_drop_points / 100
     fixed = bootstrap_ci(
         eval_test_set[LABEL].to_numpy(),
         model.predict_proba(eval_test_set[FEATURE_COLUMNS])[:, 1],
@@ -99,6 +104,9 @@ def weekly_evaluation(
         "baseline": baseline["metrics"][METRIC]["value"],
         "baseline_version": baseline["champion_version"],
         "previous_week": previous["production"]["value"] if previous else None,
+        "first_day": feature_days[0],
+        "daily_task_success": daily,
+        "drop_started": first_day_below(daily, floor),
     }
     context.log.info(
         "champion %s task success %.3f this week (baseline %.3f)",
@@ -136,6 +144,9 @@ def weekly_task_success(weekly_evaluation: dict, policy: PolicyResource) -> Asse
         severity=AssetCheckSeverity.ERROR,
         description=judgement.reason,
         metadata={
+            "week_first_day": weekly_evaluation["first_day"],
+            "labels_until": weekly_evaluation["labels_until"],
+            "drop_started": weekly_evaluation["drop_started"] or "",
             "drop_points": {k: round(v, 2) for k, v in judgement.drops.items()},
             "allowed_drop_points": allowed,
         },

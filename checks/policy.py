@@ -173,6 +173,109 @@ class EvaluationRules(_Strict):
         return self
 
 
+class OutputRules(_Strict):
+    """The champion's score distribution in production against the one it showed on its
+    held-out validation rows at training time."""
+
+    psi_warn: float = Field(0.10, description="population stability index of the scores")
+    psi_error: float = Field(0.25, description="population stability index of the scores")
+    positive_rate_error: float = Field(
+        0.10, description="absolute change of the share predicted positive"
+    )
+    min_rows: int = Field(200, description="fewer scored rows: too few to judge")
+
+
+class RetrainingRules(_Strict):
+    """When the loop retrains on its own. Every trigger also honours the cooldown, so one
+    incident asks for one retraining, not one per sensor tick."""
+
+    drift_key_columns: list[str] = Field(
+        default_factory=lambda: [
+            "priority",
+            "plan_tier",
+            "product",
+            "channel",
+            "sentiment",
+            "prior_tickets_90d",
+            "message_length",
+            "first_response_minutes",
+        ],
+        description="columns the model leans on: their drift can justify a retraining",
+    )
+    drift_consecutive_days: int = Field(
+        2,
+        ge=1,
+        description="days in a row with ERROR drift on a key column (one bad day is not "
+        "a new world)",
+    )
+    cooldown_days: int = Field(
+        7, ge=0, description="after any retraining, no drift or label trigger for this many days"
+    )
+    new_labels_min_rows: int = Field(
+        10_000, ge=1, description="labelled rows since the last training that ask for another"
+    )
+    schedule_cron: str = Field(
+        "0 3 1 * *", description="the scheduled retraining (the hybrid cadence's clock part)"
+    )
+
+
+class AlertRoute(_Strict):
+    """Who hears about which checks, and how fast."""
+
+    owner: str
+    assets: list[str] = Field(description="asset names whose checks this route covers")
+    errors: str = Field("immediate", description="immediate | digest")
+    warnings: str = Field("digest", description="immediate | digest | log")
+
+
+class AlertRules(_Strict):
+    """Routing of failed checks (open-source Dagster has no alerting of its own)."""
+
+    routes: list[AlertRoute] = Field(
+        default_factory=lambda: [
+            AlertRoute(
+                owner="data engineer",
+                assets=["raw_tickets", "ticket_profiles", "ticket_labels", "ticket_features"],
+                errors="immediate",
+                warnings="digest",
+            ),
+            AlertRoute(
+                owner="workflow designer",
+                assets=[
+                    "predictions",
+                    "weekly_evaluation",
+                    "eval_test_set",
+                    "challenger_evaluation",
+                ],
+                errors="digest",
+                warnings="digest",
+            ),
+        ]
+    )
+    fallback_owner: str = Field("ml platform", description="owner of checks no route names")
+    max_attempts_logged: int = Field(
+        20,
+        ge=1,
+        description="after this many failed deliveries an alert is reported loudly "
+        "on every tick (it is still kept and retried)",
+    )
+
+    @model_validator(mode="after")
+    def _known_modes(self) -> AlertRules:
+        for route in self.routes:
+            if route.errors not in ("immediate", "digest"):
+                raise ValueError(f"route {route.owner}: errors must be immediate or digest")
+            if route.warnings not in ("immediate", "digest", "log"):
+                raise ValueError(f"route {route.owner}: warnings must be immediate, digest or log")
+        return self
+
+    def route_for(self, asset: str) -> AlertRoute:
+        for route in self.routes:
+            if asset in route.assets:
+                return route
+        return AlertRoute(owner=self.fallback_owner, assets=[asset])
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
@@ -182,6 +285,9 @@ class Policy(_Strict):
     training: TrainingRules = TrainingRules()
     gate: GateRules = GateRules()
     evaluation: EvaluationRules = EvaluationRules()
+    output: OutputRules = OutputRules()
+    retraining: RetrainingRules = RetrainingRules()
+    alerts: AlertRules = AlertRules()
 
     def as_metadata(self, section: str) -> dict[str, Any]:
         """The rules of one section, flat, for display beside a decision."""

@@ -22,3 +22,9 @@ def judge_task_success_drop(
     text = ", ".join(f"{d:.1f} points vs {k}" for k, d in drops.items())
     reason = f"task success {now:.3f}; drop {text} (allowed {allowed_points:g} points)"
     return DropJudgement(passed, drops, reason)
+
+
+def first_day_below(daily: dict[str, float], floor: float) -> str | None:
+    """The first day (ISO, in order) whose task success is below `floor`, or None: where a
+    drop most likely began, so a retraining after it need not learn from the old world."""
+    return next((day for day in sorted(daily) if daily[day] < floor), None)

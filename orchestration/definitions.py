@@ -3,7 +3,8 @@
 Paths and URLs come from the environment (EnvVar), resolved when a run starts:
 AFTERLAUNCH_HOME (the deployment's home folder), AFTERLAUNCH_SOURCE_URL (the source system's
 SQLAlchemy URL), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS (the MLflow tracking
-and registry store). `afterlaunch` commands set them from `--home` unless already set.
+and registry store), AFTERLAUNCH_ALERT_WEBHOOK (a Slack-compatible webhook;
+empty: log only). `afterlaunch` commands set them from `--home` unless already set.
 """
 
 from dagster import Definitions, EnvVar
@@ -12,11 +13,14 @@ from assets.deployment import baseline_metrics, champion
 from assets.evaluation import challenger_evaluation, eval_test_set, eval_test_set_pinned
 from assets.features import FEATURE_CHECKS, ticket_features
 from assets.labels import LABEL_CHECKS, ticket_labels
+from assets.predictions import prediction_drift, predictions
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
 from assets.training import challenger_model, training_set
 from assets.weekly import weekly_evaluation, weekly_task_success
 from orchestration.jobs import JOBS, SCHEDULES
+from orchestration.sensors import SENSORS
+from resources.alerts import AlertWebhook
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -39,6 +43,7 @@ defs = Definitions(
         challenger_evaluation,
         champion,
         baseline_metrics,
+        predictions,
         weekly_evaluation,
     ],
     asset_checks=[
@@ -47,10 +52,12 @@ defs = Definitions(
         *LABEL_CHECKS,
         *FEATURE_CHECKS,
         eval_test_set_pinned,
+        prediction_drift,
         weekly_task_success,
     ],
     jobs=JOBS,
     schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={
         "io_manager": VersionedParquetIOManager(home=HOME),
         "storage": HomeStorage(home=HOME),
@@ -61,5 +68,6 @@ defs = Definitions(
         ),
         "policy": PolicyResource(home=HOME),
         "clock": ClockResource(),
+        "webhook": AlertWebhook(url=EnvVar("AFTERLAUNCH_ALERT_WEBHOOK")),
     },
 )

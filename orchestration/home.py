@@ -4,6 +4,7 @@
 <home>/source.db     the simulated CRM (when AFTERLAUNCH_SOURCE_URL is not set)
 <home>/snapshots/    immutable asset values, by content hash
 <home>/reports/      timeline and summaries the CLI writes
+<home>/alerts/       the alert outbox (every alert raised, delivered or pending)
 <home>/policy.yaml   optional policy overrides
 """
 
@@ -22,6 +23,7 @@ ENV_VARS = (
     "AFTERLAUNCH_SOURCE_URL",
     "AFTERLAUNCH_MLFLOW_URI",
     "AFTERLAUNCH_MLFLOW_ARTIFACTS",
+    "AFTERLAUNCH_ALERT_WEBHOOK",
 )
 
 # Embedded instance: SQLite storages are Dagster's default under DAGSTER_HOME.
@@ -85,6 +87,8 @@ def activate(home: Home) -> Home:
     os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
     os.environ["AFTERLAUNCH_MLFLOW_URI"] = home.mlflow_uri
     os.environ["AFTERLAUNCH_MLFLOW_ARTIFACTS"] = home.mlflow_artifacts
+    # Empty: alerts go to the log and the outbox only. A deployment sets a webhook URL.
+    os.environ.setdefault("AFTERLAUNCH_ALERT_WEBHOOK", "")
     if "://" not in home.mlflow_artifacts:
         Path(home.mlflow_artifacts).mkdir(parents=True, exist_ok=True)
     return home

@@ -1,6 +1,11 @@
 """Jobs: named selections of the asset graph that schedules, sensors and the CLI launch."""
 
-from dagster import AssetSelection, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    ScheduleDefinition,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
 
 _DAY = ("raw_tickets", "ticket_labels", "ticket_features")
 
@@ -20,6 +25,14 @@ raw_ingestion = define_asset_job(
     "(no profile or drift: no reference yet).",
 )
 
+# After launch: one day of data as above, then scored by the champion. The daily schedule's job.
+daily_production = define_asset_job(
+    "daily_production",
+    selection=AssetSelection.assets(*_DAY, "ticket_profiles", "predictions"),
+    description="One day in production: ingest and check the data, profile it, check drift, "
+    "collect labels, compute features, score the tickets with @champion and check the scores.",
+)
+
 # Rebuild the agreed picture of the inputs from the clean days of the reference window.
 reference_refresh = define_asset_job(
     "reference_refresh",
@@ -36,6 +49,40 @@ train_challenger = define_asset_job(
     description="Assemble the training window, train, register as @challenger, evaluate on the "
     "test set against the champion, and promote when the gate (and, in high-risk mode, a "
     "person) says yes.",
+)
+
+# Train and register a challenger, nothing more: the challenger sensor sees the new version
+# behind @challenger and launches the evaluation, so a model registered by hand is judged too.
+retraining = define_asset_job(
+    "retraining",
+    selection=AssetSelection.assets("training_set", "challenger_model"),
+    description="Assemble the training window, train, register as @challenger (the challenger "
+    "sensor then launches the evaluation and the gate).",
+)
+
+# The same, by hand, when something is on fire; the reason is required and recorded.
+emergency_retraining = define_asset_job(
+    "emergency_retraining",
+    selection=AssetSelection.assets("training_set", "challenger_model"),
+    config={
+        "ops": {
+            "challenger_model": {
+                "config": {"change_summary": "EMERGENCY: replace this with the reason"}
+            }
+        }
+    },
+    description="Retrain now, by hand (UI or `afterlaunch retrain --reason TEXT`); the reason "
+    "becomes the model's change summary.",
+)
+
+# After a performance drop: a new test-set version from the days since the drop, and the
+# champion's baseline re-recorded on it; the performance sensor then launches the retraining.
+refresh_test_set = define_asset_job(
+    "refresh_test_set",
+    selection=AssetSelection.assets("eval_test_set", "baseline_metrics"),
+    config={"ops": {"baseline_metrics": {"config": {"rescore": True}}}},
+    description="Draw a new test-set version from recent labelled days and re-record the "
+    "champion's baseline on it (after the world changed under the model).",
 )
 
 # Evaluate the current challenger again (e.g. after a new test-set version) and act on it.
@@ -79,8 +126,29 @@ weekly_evaluation_schedule = ScheduleDefinition(
     execution_timezone="UTC",
 )
 
+daily_production_schedule = build_schedule_from_partitioned_job(
+    daily_production, hour_of_day=2, minute_of_hour=0, name="daily_production_schedule"
+)
+
+# The clock part of the hybrid cadence: a retraining on the 1st of every month, whatever the
+# monitors say (sensors add retrainings on drift, performance and new labels).
+monthly_retraining_schedule = ScheduleDefinition(
+    name="monthly_retraining_schedule",
+    job=retraining,
+    cron_schedule="0 3 1 * *",
+    execution_timezone="UTC",
+    run_config={
+        "ops": {"challenger_model": {"config": {"change_summary": "scheduled monthly retraining"}}}
+    },
+    tags={"afterlaunch/trigger": "schedule"},
+)
+
 JOBS = [
     daily_ingestion,
+    daily_production,
+    retraining,
+    emergency_retraining,
+    refresh_test_set,
     raw_ingestion,
     reference_refresh,
     train_challenger,
@@ -90,4 +158,4 @@ JOBS = [
     rebaseline,
     weekly_evaluation_job,
 ]
-SCHEDULES = [weekly_evaluation_schedule]
+SCHEDULES = [daily_production_schedule, weekly_evaluation_schedule, monthly_retraining_schedule]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from dagster import ConfigurableResource
+
+# The demo moves simulated time forward by setting this for the runs and sensor ticks it
+# drives in its own process; a deployment never sets it and gets the wall clock.
+SIMULATED_NOW = "AFTERLAUNCH_NOW"
 
 
 class ClockResource(ConfigurableResource):
@@ -13,7 +18,8 @@ class ClockResource(ConfigurableResource):
     fixed_now: str | None = None
 
     def now(self) -> datetime:
-        if self.fixed_now:
-            moment = datetime.fromisoformat(self.fixed_now)
+        fixed = self.fixed_now or os.environ.get(SIMULATED_NOW)
+        if fixed:
+            moment = datetime.fromisoformat(fixed)
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         return datetime.now(UTC)

@@ -1,0 +1,76 @@
+"""When to retrain: plain decisions on what the checks recorded, no Dagster here.
+
+Each trigger answers with a `Trigger` (retrain, and the key that names the incident so a
+repeated evaluation of the same incident asks once) or None. The sensors in
+`orchestration/sensors.py` only fetch the facts and turn a Trigger into a run request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str  # names the incident: the same incident always gives the same key
+    reason: str
+
+
+def drift_streak(
+    error_columns_by_day: Mapping[date, set[str]], key_columns: list[str], days: int
+) -> tuple[date, set[str]] | None:
+    """The streak of consecutive days, ending on the newest judged day, on which some key column
+    had ERROR drift; its first day and the columns, if it is at least `days` long."""
+    if not error_columns_by_day:
+        return None
+    keys = set(key_columns)
+    newest = max(error_columns_by_day)
+    day, columns, length = newest, set(), 0
+    while day in error_columns_by_day and error_columns_by_day[day] & keys:
+        columns |= error_columns_by_day[day] & keys
+        length += 1
+        day -= timedelta(days=1)
+    if length < days:
+        return None
+    return newest - timedelta(days=length - 1), columns
+
+
+def in_cooldown(today: date, last_training: date | None, cooldown_days: int) -> bool:
+    return last_training is not None and (today - last_training).days < cooldown_days
+
+
+def drift_trigger(
+    error_columns_by_day: Mapping[date, set[str]],
+    key_columns: list[str],
+    days: int,
+) -> Trigger | None:
+    streak = drift_streak(error_columns_by_day, key_columns, days)
+    if streak is None:
+        return None
+    start, columns = streak
+    return Trigger(
+        key=f"drift:{start.isoformat()}",
+        reason=f"ERROR drift on {', '.join(sorted(columns))} every day since {start} "
+        f"({days}+ days in a row)",
+    )
+
+
+def label_trigger(new_rows: int, since: str, min_rows: int) -> Trigger | None:
+    if new_rows < min_rows:
+        return None
+    return Trigger(
+        key=f"labels:{since}",
+        reason=f"{new_rows} newly labelled rows since the last training's labels ({since}); "
+        f"{min_rows} ask for a retraining",
+    )
+
+
+def next_test_set_version(current: str | None) -> str:
+    """Versions are integers as text; a refresh takes the next one."""
+    if current is None:
+        return "1"
+    if not current.isdigit():
+        raise ValueError(f"test set version {current!r} is not a whole number: bump it by hand")
+    return str(int(current) + 1)

@@ -1,0 +1,67 @@
+"""Check evaluations read back from the Dagster event log: what sensors judge from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+# Enough history for the longest look-back a sensor needs (a few weeks of daily checks).
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    id: int  # event-log storage id: increases with every stored evaluation
+    asset: str
+    check: str
+    partition: str | None
+    passed: bool
+    severity: str  # WARN | ERROR
+    description: str
+    metadata: dict
+    run_id: str
+
+    @property
+    def level(self) -> str:
+        return "ok" if self.passed else self.severity.lower()
+
+
+def check_key(asset: str, check: str) -> AssetCheckKey:
+    return AssetCheckKey(AssetKey(asset), check)
+
+
+def evaluations(
+    instance: DagsterInstance, keys: Iterable[AssetCheckKey], after_id: int = 0
+) -> list[Evaluation]:
+    """Completed evaluations of the given checks stored after `after_id`, oldest first."""
+    found: list[Evaluation] = []
+    for key in keys:
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            key,
+            limit=HISTORY_LIMIT,
+            status={
+                AssetCheckExecutionRecordStatus.SUCCEEDED,
+                AssetCheckExecutionRecordStatus.FAILED,
+            },
+        )
+        for record in records:
+            if record.id <= after_id or record.event is None:
+                continue
+            data = record.event.dagster_event.event_specific_data
+            found.append(
+                Evaluation(
+                    id=record.id,
+                    asset=key.asset_key.to_user_string(),
+                    check=key.name,
+                    partition=data.partition or record.partition,
+                    passed=data.passed,
+                    severity=data.severity.value,
+                    description=data.description or "",
+                    metadata={k: getattr(v, "value", v) for k, v in data.metadata.items()},
+                    run_id=record.run_id,
+                )
+            )
+    return sorted(found, key=lambda e: e.id)

@@ -1,0 +1,129 @@
+"""Alert delivery: a durable outbox in the home folder and a Slack-compatible webhook.
+
+An alert is written to the outbox before anything is sent, and leaves the pending state only
+when the webhook answered 2xx: a webhook that is down loses nothing, the next tick retries.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from dagster import ConfigurableResource
+from pydantic import Field
+
+SCHEMA = """
+create table if not exists alerts (
+    id integer primary key autoincrement,
+    key text unique not null,
+    owner text not null,
+    severity text not null,
+    delivery text not null,
+    created_at text not null,
+    payload text not null,
+    attempts integer not null default 0,
+    last_error text,
+    delivered_at text
+)
+"""
+
+
+class AlertDeliveryError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    key: str
+    owner: str
+    severity: str
+    delivery: str
+    created_at: str
+    payload: dict
+    attempts: int
+    last_error: str | None
+    delivered_at: str | None
+
+
+class AlertOutbox:
+    """SQLite file of every alert raised, delivered or not."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.execute(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def add(
+        self, key: str, owner: str, severity: str, delivery: str, created_at: str, payload: dict
+    ) -> bool:
+        """False when an alert with this key exists already (a re-read check is not new)."""
+        with closing(self._connect()) as db, db:
+            cursor = db.execute(
+                "insert or ignore into alerts (key, owner, severity, delivery, created_at, payload)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (key, owner, severity, delivery, created_at, json.dumps(payload, sort_keys=True)),
+            )
+            return cursor.rowcount == 1
+
+    def _select(self, where: str, args: tuple = ()) -> list[Alert]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "select id, key, owner, severity, delivery, created_at, payload, attempts, "
+                f"last_error, delivered_at from alerts where {where} order by id",
+                args,
+            ).fetchall()
+        return [Alert(*r[:6], json.loads(r[6]), *r[7:]) for r in rows]
+
+    def pending(self) -> list[Alert]:
+        return self._select("delivered_at is null")
+
+    def delivered_since(self, at: str) -> list[Alert]:
+        return self._select("delivered_at >= ?", (at,))
+
+    def all(self) -> list[Alert]:
+        return self._select("1 = 1")
+
+    def mark_delivered(self, ids: list[int], at: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "update alerts set delivered_at = ?, attempts = attempts + 1 where id = ?",
+                [(at, i) for i in ids],
+            )
+
+    def mark_failed(self, ids: list[int], error: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "update alerts set attempts = attempts + 1, last_error = ? where id = ?",
+                [(error[:500], i) for i in ids],
+            )
+
+
+class AlertWebhook(ConfigurableResource):
+    """Where alerts go: an incoming-webhook URL taking Slack's JSON (`text` plus `blocks`).
+    Empty: alerts go to the log only (and are still kept in the outbox)."""
+
+    url: str = Field(default="", description="webhook URL; from AFTERLAUNCH_ALERT_WEBHOOK")
+    timeout_s: float = 5.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+    def send(self, message: dict) -> None:
+        try:
+            response = requests.post(self.url, json=message, timeout=self.timeout_s)
+        except requests.RequestException as err:
+            raise AlertDeliveryError(f"webhook unreachable: {type(err).__name__}: {err}") from err
+        if not 200 <= response.status_code < 300:
+            raise AlertDeliveryError(
+                f"webhook answered HTTP {response.status_code}: {response.text[:200]}"
+            )
