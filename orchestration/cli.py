@@ -28,8 +28,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.scenario import load_scenario
 
     home = resolve_home(args.home)
-    scenario = load_scenario(args.scenario, days=args.days)
-    result = run_demo(home, scenario)
+    scenario = load_scenario(args.scenario, days=args.days, seed=args.seed)
+    result = run_demo(home, scenario, json_path=args.json)
     print("\n".join(summary_lines(result)))
     print(f"\nhome: {home.root}\nopen the Dagster UI on it: afterlaunch ui --home {home.root}")
     return 0
@@ -91,6 +91,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """The emergency path: retrain now, with the reason recorded as the change summary; then
+    judge the new challenger at once (the challenger sensor would, if the daemon runs)."""
+    reason = args.reason.strip()
+    if not reason:
+        raise SystemExit("--reason must say why (it becomes the model's change summary)")
+    actor = os.environ.get("USER") or "unknown"
+    code = _run(
+        args,
+        "emergency_retraining",
+        {
+            "training_set": {"end_date": args.end},
+            "challenger_model": {"change_summary": f"EMERGENCY: {reason}", "actor": actor},
+        },
+        tags={"afterlaunch/trigger": "emergency", "afterlaunch/reason": reason[:250]},
+    )
+    if code != 0 or args.no_evaluate:
+        return code
+    return _run(args, "evaluate_challenger", tags={"afterlaunch/trigger": "emergency"})
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from orchestration.reproduce import reproduce
     from resources.snapshots import SnapshotStore, snapshot_root
@@ -105,7 +126,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
-def _run(args: argparse.Namespace, job: str, ops: dict | None = None) -> int:
+def _run(
+    args: argparse.Namespace, job: str, ops: dict | None = None, tags: dict | None = None
+) -> int:
     activate(resolve_home(args.home))
     from dagster import DagsterInstance
 
@@ -113,7 +136,7 @@ def _run(args: argparse.Namespace, job: str, ops: dict | None = None) -> int:
 
     config = {"ops": {op: {"config": c} for op, c in (ops or {}).items()}} if ops else None
     instance = DagsterInstance.get()
-    outcome = run_job(instance, job, None, run_config=config)
+    outcome = run_job(instance, job, None, run_config=config, tags=tags)
     for check in outcome.checks:
         print(f"{check.check:<24} {check.level.upper():<5} {check.description}")
     _print_materializations(instance, outcome.run_id)
@@ -280,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_home(sub.add_parser("demo", help="simulate production and run every check"))
     p.add_argument("--scenario", help="scenario YAML (default: scenarios/default.yaml)")
     p.add_argument("--days", type=int, help="override the scenario's number of days")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--json", help="also write the timeline JSON to this path")
     p.set_defaults(func=cmd_demo)
 
     p = with_home(sub.add_parser("simulate", help="write simulated CRM batches to the source"))
@@ -303,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="last label day of the training window (default: newest)")
     p.add_argument("--summary", default="manual retraining", help="change summary (lineage)")
     p.set_defaults(func=cmd_train)
+
+    p = with_home(sub.add_parser("retrain", help="emergency retraining, with a reason"))
+    p.add_argument("--reason", required=True, help="why now (recorded as the change summary)")
+    p.add_argument("--end", help="last label day of the training window (default: newest)")
+    p.add_argument(
+        "--no-evaluate", action="store_true", help="register only; leave the gate to the sensor"
+    )
+    p.set_defaults(func=cmd_retrain)
 
     p = with_home(sub.add_parser("reproduce", help="retrain a registered version from lineage"))
     p.add_argument("version", help="model version number in the registry")

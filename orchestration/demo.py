@@ -1,46 +1,55 @@
-"""The demo: a simulated production run on embedded storage, from an empty home to a timeline.
+"""The demo: simulated production, day by day, from an empty home to a readable timeline.
 
-Days before the reference window's end are ingested with the data checks only; the reference
-profile is then built from their clean days; every later day runs the full daily ingestion
-(snapshot, contract, volume, freshness, schema, profile, drift). The timeline records each
-injected incident and every check that did not pass, so "was it caught, by what, when" is one
-file to read.
+1. The simulated CRM writes every day of the scenario to the source database.
+2. The days before launch are ingested and checked (the history a team has at launch).
+3. Launch: the reference profile, the evaluation test set and the first model, promoted on
+   the gate's floors.
+4. Every later day, the project's own schedules and sensors are ticked on simulated time
+   (`SimulatedDaemon`): the daily schedule ingests, checks and scores the day; the weekly
+   schedule evaluates the champion; sensors retrain on drift, a performance drop or new
+   labels, evaluate each new challenger, and route alerts to a local webhook.
+
+Everything lands in the home's Dagster instance and MLflow store, so `afterlaunch ui --home`
+shows the same history afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance
+import yaml
+from dagster import DagsterInstance
 
 from orchestration.home import Home, activate
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
+from orchestration.simulated_daemon import SimulatedDaemon
 from orchestration.simulation.crm import CrmSimulator
+from orchestration.timeline import Timeline
+from orchestration.webhook_receiver import WebhookReceiver
+from resources.alerts import AlertOutbox
+from resources.clock import SIMULATED_NOW
+from resources.policy import POLICY_FILE
 
 log = logging.getLogger("afterlaunch.demo")
 
 DEMO_MARKER = ".afterlaunch-demo"
+TICK_TIME = clock_time(7, 0)  # the daemon's daily look: after the 02:00 and 06:00 schedules
 
 
 @dataclass
 class DemoResult:
     scenario: Scenario
-    runs: list[RunOutcome] = field(default_factory=list)
-    timeline: list[dict] = field(default_factory=list)
-
-    def errors_by_day(self) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = defaultdict(list)
-        for run in self.runs:
-            for check in run.checks:
-                if check.level == "error" and check.partition is not None:
-                    found[check.partition].append(check.check)
-        return dict(found)
+    timeline: Timeline
+    seconds: float = 0.0
 
 
 def prepare_home(home: Home) -> None:
@@ -58,195 +67,200 @@ def prepare_home(home: Home) -> None:
     (home.root / DEMO_MARKER).write_text("created by `afterlaunch demo`; safe to delete\n")
 
 
-def run_demo(home: Home, scenario: Scenario) -> DemoResult:
+def _at(day, moment: clock_time) -> datetime:
+    return datetime.combine(day, moment, tzinfo=UTC)
+
+
+def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None) -> DemoResult:
     prepare_home(home)
     activate(home)
+    if scenario.policy:
+        (home.root / POLICY_FILE).write_text(yaml.safe_dump(scenario.policy))
     started = time.monotonic()
-    result = DemoResult(scenario)
-    for incident in scenario.incidents:
-        result.timeline.append(
-            {
-                "day": incident.day.isoformat(),
-                "kind": "incident_injected",
-                "incident": incident.kind,
-                "params": incident.params,
-            }
-        )
-
+    timeline = Timeline(scenario)
+    timeline.incidents()
     log.info(
         "simulating the CRM: %d days from %s (seed %d)",
         scenario.days,
         scenario.start,
         scenario.seed,
     )
-    simulator = CrmSimulator(home.source_url, seed=scenario.seed)
-    simulator.write_days(scenario.start, scenario.end, scenario.incidents)
-
+    CrmSimulator(home.source_url, seed=scenario.seed).write_days(
+        scenario.start, scenario.end, scenario.incidents
+    )
     instance = DagsterInstance.get()
-    for number in range(1, scenario.days + 1):
-        key = scenario.day(number).isoformat()
-        if number == scenario.reference_days + 1:
-            launch = scenario.day(scenario.reference_days).isoformat()
-            _build_reference(instance, result, launch)
-            _draw_test_set(instance, result, launch)
-            _train(instance, result, launch, "launch model: first training on the clean days")
-        elif number > scenario.reference_days + 1 and (number - scenario.reference_days) % 7 == 1:
-            _weekly(instance, result, scenario.day(number - 1).isoformat())
-        job = "raw_ingestion" if number <= scenario.reference_days else "daily_ingestion"
-        outcome = run_job(instance, job, key)
-        result.runs.append(outcome)
-        _record(result, outcome)
-        failed = [c.check for c in outcome.checks if c.level != "ok"]
-        log.info(
-            "day %2d/%d %s %-15s %s",
-            number,
-            scenario.days,
-            key,
-            job,
-            "all checks passed" if not failed else "not passed: " + ", ".join(failed),
-        )
-
-    _train(instance, result, scenario.end.isoformat(), "retraining at the end of the scenario")
-    (home.reports / "timeline.json").write_text(json.dumps(result.timeline, indent=2))
+    own_webhook = not os.environ.get("AFTERLAUNCH_ALERT_WEBHOOK")
+    receiver = WebhookReceiver(home.reports / "webhook_received.jsonl")
+    try:
+        with receiver:
+            if own_webhook:  # a real HTTP channel on localhost stands in for the team's chat
+                os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = receiver.url
+            _history(instance, scenario, timeline)
+            _launch(instance, scenario, timeline)
+            _production(instance, home, scenario, timeline)
+    finally:
+        os.environ.pop(SIMULATED_NOW, None)
+        if own_webhook:
+            os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = ""
+    result = DemoResult(scenario, timeline, time.monotonic() - started)
+    document = timeline.as_json()
+    document["summary"]["wall_seconds"] = round(result.seconds, 1)
+    for path in {home.reports / "timeline.json", *([Path(json_path)] if json_path else [])}:
+        path.write_text(json.dumps(document, indent=2, default=str))
     log.info(
-        "demo finished in %.0f s; timeline: %s",
-        time.monotonic() - started,
-        home.reports / "timeline.json",
+        "demo finished in %.0f s; timeline: %s", result.seconds, home.reports / "timeline.json"
     )
     return result
 
 
-def _build_reference(instance: DagsterInstance, result: DemoResult, end: str) -> None:
-    config = {"ops": {"reference_profile": {"config": {"end_date": end}}}}
-    outcome = run_job(instance, "reference_refresh", None, run_config=config)
-    result.runs.append(outcome)
-    if not outcome.success:
-        raise RuntimeError(f"the reference profile could not be built (run {outcome.run_id})")
-    result.timeline.append({"day": end, "kind": "reference_built", "run_id": outcome.run_id})
-    log.info("reference profile built from the window ending %s", end)
+def _history(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -> None:
+    """The days before launch: snapshot and check them (no reference, no model yet)."""
+    for number in range(1, scenario.reference_days + 1):
+        day = scenario.day(number)
+        os.environ[SIMULATED_NOW] = _at(day + timedelta(days=1), clock_time(2)).isoformat()
+        outcome = run_job(instance, "raw_ingestion", day.isoformat())
+        timeline.record_run(outcome, number)
+        _progress(scenario, number, [outcome])
 
 
-def _draw_test_set(instance: DagsterInstance, result: DemoResult, end: str) -> None:
-    config = {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": end}}}}
-    outcome = run_job(instance, "draw_test_set", None, run_config=config)
-    result.runs.append(outcome)
-    if not outcome.success:
-        raise RuntimeError(f"the evaluation test set could not be drawn (run {outcome.run_id})")
-    result.timeline.append({"day": end, "kind": "test_set_drawn", "version": "1"})
-
-
-def _weekly(instance: DagsterInstance, result: DemoResult, week_end: str) -> None:
-    config = {"ops": {"weekly_evaluation": {"config": {"week_end": week_end}}}}
-    outcome = run_job(instance, "evaluate_weekly", None, run_config=config)
-    result.runs.append(outcome)
-    _record(result, outcome, day=week_end)
-    log.info(
-        "weekly evaluation up to %s: %s",
-        week_end,
-        "; ".join(c.description for c in outcome.checks) or "failed",
-    )
-
-
-def _train(instance: DagsterInstance, result: DemoResult, end: str, summary: str) -> None:
-    config = {
-        "ops": {
-            "training_set": {"config": {"end_date": end}},
-            "challenger_model": {"config": {"change_summary": summary}},
-        }
-    }
-    outcome = run_job(instance, "train_challenger", None, run_config=config)
-    result.runs.append(outcome)
-    if not outcome.success:
-        raise RuntimeError(f"training on the window ending {end} failed (run {outcome.run_id})")
-    version = (
-        instance.get_latest_materialization_event(AssetKey("challenger_model"))
-        .asset_materialization.metadata["model_version"]
-        .value
-    )
-    result.timeline.append(
-        {
-            "day": end,
-            "kind": "challenger_registered",
-            "version": version,
-            "reason": summary,
-            "run_id": outcome.run_id,
-        }
-    )
-    log.info("trained on labels until %s: model version %s is @challenger", end, version)
-    evaluation = instance.get_latest_materialization_event(AssetKey("challenger_evaluation"))
-    meta = evaluation.asset_materialization.metadata
-    result.timeline.append(
-        {
-            "day": end,
-            "kind": "gate_decision",
-            "version": version,
-            "verdict": meta["verdict"].value,
-            "summary": meta["summary"].value,
-        }
-    )
-    log.info("gate on version %s: %s", version, meta["summary"].value)
-    change = instance.get_latest_materialization_event(AssetKey("champion"))
-    if change is not None and change.run_id == outcome.run_id:
-        record = change.asset_materialization.metadata
-        result.timeline.append(
+def _launch(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -> None:
+    number = scenario.reference_days
+    launch = scenario.day(number).isoformat()
+    os.environ[SIMULATED_NOW] = _at(scenario.day(number + 1), clock_time(5)).isoformat()
+    steps = [
+        ("reference_refresh", {"ops": {"reference_profile": {"config": {"end_date": launch}}}}),
+        (
+            "draw_test_set",
+            {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": launch}}}},
+        ),
+        (
+            "train_challenger",
             {
-                "day": end,
-                "kind": "champion_changed",
-                "action": record["action"].value,
-                "version": record["version"].value,
-                "previous_version": record["previous_version"].value,
-            }
-        )
-        log.info("champion is now version %s", record["version"].value)
-
-
-def _record(result: DemoResult, outcome: RunOutcome, day: str | None = None) -> None:
-    for check in outcome.checks:
-        if check.level != "ok":
-            result.timeline.append(
-                {
-                    "day": day or outcome.partition,
-                    "kind": "check_failed",
-                    "run_id": outcome.run_id,
-                    **check.as_dict(),
+                "ops": {
+                    "training_set": {"config": {"end_date": launch}},
+                    "challenger_model": {
+                        "config": {"change_summary": "launch model: first training"}
+                    },
                 }
-            )
-    if outcome.failed_steps:
-        result.timeline.append(
-            {
-                "day": outcome.partition,
-                "kind": "step_failed",
-                "run_id": outcome.run_id,
-                "steps": outcome.failed_steps,
-            }
+            },
+        ),
+    ]
+    for job, config in steps:
+        outcome = run_job(
+            instance, job, None, run_config=config, tags={"afterlaunch/trigger": "launch"}
         )
+        timeline.record_run(outcome, number)
+        if not outcome.success:
+            raise RuntimeError(f"launch step {job} failed (run {outcome.run_id})")
+    timeline.add(number, "launched", reference_end=launch)
+    log.info("launched on %s: reference profile, test set v1, first model promoted", launch)
+
+
+def _production(
+    instance: DagsterInstance, home: Home, scenario: Scenario, timeline: Timeline
+) -> None:
+    first = scenario.reference_days + 1
+    current = {"day": first}
+    daemon = SimulatedDaemon(
+        instance,
+        started=_at(scenario.day(first), clock_time(6)),
+        on_run=lambda outcome: _on_run(timeline, outcome, current["day"]),
+    )
+    outbox = AlertOutbox(home.root / "alerts" / "outbox.sqlite")
+    for number in range(first, scenario.days + 1):
+        current["day"] = number
+        now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
+        report = daemon.tick(now)
+        for alert in outbox.delivered_since(now.isoformat()):
+            timeline.add(
+                number,
+                "alert_sent",
+                owner=alert.owner,
+                delivery=alert.delivery,
+                severity=alert.severity,
+                check=f"{alert.payload['asset']}.{alert.payload['check']}",
+                partition=alert.payload["partition"],
+                attempts=alert.attempts,
+            )
+        _progress(scenario, number, report.runs)
+
+
+def _on_run(timeline: Timeline, outcome: RunOutcome, number: int) -> None:
+    for event in timeline.record_run(outcome, number):
+        if event["kind"] in ("retraining_requested", "promoted", "rolled_back"):
+            log.info("day %d: %s", number, _describe(event))
+        elif event["kind"] == "challenger_evaluated":
+            log.info("day %d: %s", number, _describe(event))
+
+
+def _progress(scenario: Scenario, number: int, runs: list[RunOutcome]) -> None:
+    failed = sorted({c.check for r in runs for c in r.checks if c.level != "ok"})
+    jobs = ", ".join(sorted({r.job for r in runs})) or "no runs"
+    log.info(
+        "day %2d/%d %s %-40s %s",
+        number,
+        scenario.days,
+        scenario.day(number).isoformat(),
+        jobs[:40],
+        "all checks passed" if not failed else "not passed: " + ", ".join(failed),
+    )
+
+
+def _describe(event: dict) -> str:
+    kind = event["kind"]
+    if kind == "incident_injected":
+        return f"incident {event['incident']} injected"
+    if kind == "check_failed":
+        return f"{event['level'].upper()} {event['asset']}.{event['check']}"
+    if kind == "retraining_requested":
+        return f"retraining requested ({event['trigger']}): {event['reason']}"
+    if kind == "model_registered":
+        return f"model version {event['version']} registered as @challenger"
+    if kind == "challenger_evaluated":
+        return f"version {event['version']} evaluated: {event['decision']} ({event['reasons']})"
+    if kind == "promoted":
+        return f"version {event['version']} promoted (was {event['previous']})"
+    if kind == "rolled_back":
+        return f"rolled back {event['from']} -> {event['to']}: {event['reason']}"
+    if kind == "alert_sent":
+        return f"alert to {event['owner']} ({event['delivery']}): {event['check']}"
+    return kind
+
+
+READABLE = (
+    "incident_injected",
+    "retraining_requested",
+    "model_registered",
+    "challenger_evaluated",
+    "promoted",
+    "rolled_back",
+)
 
 
 def summary_lines(result: DemoResult) -> list[str]:
-    """Each injected incident and the checks that raised an ERROR on its day; then clean days."""
-    errors = result.errors_by_day()
-    lines = [f"{'day':<11} {'incident':<17} caught by (ERROR)"]
-    incident_days = set()
-    for incident in result.scenario.incidents:
-        key = incident.day.isoformat()
-        incident_days.add(key)
-        caught = ", ".join(sorted(set(errors.get(key, [])))) or "-"
-        if incident.kind == "concept_drift" and caught == "-":
-            caught = "- (expected: only labels reveal it, later)"
-        lines.append(f"{key:<11} {incident.kind:<17} {caught}")
-    noisy = {day: checks for day, checks in errors.items() if day not in incident_days}
-    for event in result.timeline:
-        if event["kind"] == "challenger_registered":
-            lines.append(
-                f"{event['day']:<11} model version {event['version']} registered as "
-                f"@challenger ({event['reason']})"
-            )
-        elif event["kind"] == "gate_decision":
-            lines.append(f"{'':<11} gate: {event['verdict']} ({event['summary']})")
-        elif event["kind"] == "champion_changed":
-            lines.append(f"{'':<11} champion: {event['previous_version']} -> {event['version']}")
-    clean = result.scenario.days - len(incident_days)
+    """The readable timeline: incidents, and what the loop did about them."""
+    timeline = result.timeline
+    summary = timeline.summary()
+    lines = ["", "timeline"]
+    for event in timeline.in_order():
+        if event["kind"] in READABLE:
+            lines.append(f"  day {event['day']:>2} {event['date']}  {_describe(event)}")
+    lines += ["", f"{'incident':<17} {'day':>3}  first detected by"]
+    for item in summary["incidents"]:
+        caught = (
+            f"day {item['detected_day']}: {', '.join(item['detected_by'])}"
+            if item["detected_day"]
+            else "not detected"
+        )
+        lines.append(f"{item['incident']:<17} {item['day']:>3}  {caught}")
     lines.append(
-        f"clean days with an ERROR: {len(noisy)} of {clean}" + (f" ({noisy})" if noisy else "")
+        f"alerts sent: {summary['alerts_sent']}; retrainings requested: "
+        f"{summary['retrainings_requested']}; promoted: {summary['promotions']}; rejected: "
+        f"{summary['rejected']}"
     )
+    lines.append(
+        f"ERROR checks no incident explains: {summary['clean_day_errors']}"
+        + (f" ({summary['clean_day_error_checks']})" if summary["clean_day_errors"] else "")
+    )
+    lines.append(f"wall time: {result.seconds:.0f} s")
     return lines

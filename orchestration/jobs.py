@@ -140,7 +140,7 @@ monthly_retraining_schedule = ScheduleDefinition(
     run_config={
         "ops": {"challenger_model": {"config": {"change_summary": "scheduled monthly retraining"}}}
     },
-    tags={"afterlaunch/trigger": "schedule"},
+    tags={"afterlaunch/trigger": "schedule", "afterlaunch/reason": "monthly retraining"},
 )
 
 JOBS = [

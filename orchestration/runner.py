@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from dagster import DagsterInstance
 
@@ -39,6 +39,9 @@ class RunOutcome:
     checks: list[CheckOutcome]
     skipped_steps: list[str]
     failed_steps: list[str]
+    # asset -> metadata (plain values) of what the run materialized
+    materialized: dict[str, dict] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def failure_reason(error) -> str:
@@ -58,6 +61,7 @@ def run_job(
     job_name: str,
     partition: str | None = None,
     run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RunOutcome:
     """Execute a job (or one partition of it); a failed step is reported, not raised."""
     job = defs.resolve_job_def(job_name)
@@ -65,7 +69,11 @@ def run_job(
     # CLI's one progress line per run is readable.
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = job.execute_in_process(
-        instance=instance, partition_key=partition, run_config=config, raise_on_error=False
+        instance=instance,
+        partition_key=partition,
+        run_config=config,
+        raise_on_error=False,
+        tags=tags,
     )
     checks = [
         CheckOutcome(
@@ -93,4 +101,21 @@ def run_job(
             event.step_key,
             failure_reason(error),
         )
-    return RunOutcome(job_name, partition, result.success, result.run_id, checks, skipped, failed)
+    materialized = {
+        event.asset_key.to_user_string(): {
+            k: getattr(v, "value", v)
+            for k, v in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+    return RunOutcome(
+        job_name,
+        partition,
+        result.success,
+        result.run_id,
+        checks,
+        skipped,
+        failed,
+        materialized,
+        dict(tags or {}),
+    )

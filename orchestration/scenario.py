@@ -20,6 +20,9 @@ class Scenario:
     seed: int
     reference_days: int
     incidents: list[Incident] = field(default_factory=list)
+    name: str = "custom"
+    # Policy overrides for this scenario's deployment (written to <home>/policy.yaml).
+    policy: dict = field(default_factory=dict)
 
     @property
     def end(self) -> date:
@@ -32,7 +35,9 @@ class Scenario:
         return [i for i in self.incidents if i.day == day]
 
 
-def load_scenario(path: str | Path | None = None, days: int | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path | None = None, days: int | None = None, seed: int | None = None
+) -> Scenario:
     path = Path(path) if path else DEFAULT_SCENARIO
     if not path.is_file():
         raise FileNotFoundError(f"scenario file not found: {path}")
@@ -51,4 +56,8 @@ def load_scenario(path: str | Path | None = None, days: int | None = None) -> Sc
             item["day"] = (start + timedelta(days=item["day"] - 1)).isoformat()
         raw.append(item)
     incidents = [i for i in parse_incidents(raw) if i.day <= start + timedelta(days=total - 1)]
-    return Scenario(start, total, int(spec.get("seed", 7)), reference_days, incidents)
+    policy = spec.get("policy") or {}
+    if not isinstance(policy, dict):
+        raise ValueError(f"scenario {path.name}: policy must be a mapping of overrides")
+    chosen_seed = int(seed if seed is not None else spec.get("seed", 7))
+    return Scenario(start, total, chosen_seed, reference_days, incidents, path.stem, policy)

@@ -52,6 +52,7 @@ log = logging.getLogger("afterlaunch.sensors")
 TRIGGER_TAG = "afterlaunch/trigger"
 START_TAG = "afterlaunch/start_date"
 END_TAG = "afterlaunch/end_date"
+REASON_TAG = "afterlaunch/reason"
 ON = DefaultSensorStatus.RUNNING  # safe to run from the start: run keys and cooldowns
 DRIFT_CHECK = check_key("ticket_profiles", "ticket_drift")
 WEEKLY_CHECK = check_key("weekly_evaluation", "weekly_task_success")
@@ -87,7 +88,11 @@ def retraining_request(
         run_key=trigger.key,
         job_name=retraining.name,
         run_config={"ops": ops},
-        tags={TRIGGER_TAG: kind, **({START_TAG: start} if start else {})},
+        tags={
+            TRIGGER_TAG: kind,
+            REASON_TAG: trigger.reason[:250],
+            **({START_TAG: start} if start else {}),
+        },
     )
 
 
@@ -163,7 +168,12 @@ def performance_retraining_sensor(context: SensorEvaluationContext):
                         "baseline_metrics": {"config": {"rescore": True}},
                     }
                 },
-                tags={TRIGGER_TAG: "performance", START_TAG: start, END_TAG: end},
+                tags={
+                    TRIGGER_TAG: "performance",
+                    START_TAG: start,
+                    END_TAG: end,
+                    REASON_TAG: f"weekly task success failed: {e.description}"[:250],
+                },
             )
         )
     refreshed = instance.get_runs(
@@ -265,7 +275,7 @@ def _deliver(outbox: AlertOutbox, webhook: AlertWebhook, now, loud_after: int) -
     sent = failed = 0
     for alerts, message in batches:
         ids = [a.id for a in alerts]
-        log.info("alert: %s", message["text"])
+        log.info("alert: %s", message["text"].splitlines()[0])
         if not webhook.configured:
             outbox.mark_delivered(ids, now.isoformat())  # the log is the only channel
             sent += len(ids)

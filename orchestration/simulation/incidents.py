@@ -16,6 +16,8 @@ order:
 * labels (add bad rows to the outcomes delivered on the day): ``bad_labels``;
 
 plus ``concept_drift``, which changes only the outcome model, from its day for ``days`` days.
+``covariate_shift`` also takes ``days`` (default 1): a shift that persists is a new world, the
+kind of drift that justifies a retraining.
 """
 
 from __future__ import annotations
@@ -95,10 +97,8 @@ class Incident:
 
     @property
     def last_day(self) -> dt.date:
-        """The last day the incident affects (its own day, except for concept_drift)."""
-        if self.kind == "concept_drift":
-            return self.day + dt.timedelta(days=self.params["days"] - 1)
-        return self.day
+        """The last day the incident affects: its own day, or ``days`` days from it."""
+        return self.day + dt.timedelta(days=self.params.get("days", 1) - 1)
 
     def active_on(self, day: dt.date) -> bool:
         return self.day <= day <= self.last_day
@@ -139,8 +139,9 @@ def parse_incidents(spec: Iterable[Mapping[str, Any]] | None) -> list[Incident]:
 
 
 def incidents_on(incidents: Iterable[Incident], day: dt.date) -> list[Incident]:
-    """The single-day incidents (every kind but concept_drift) on ``day``, in the given order."""
-    return [i for i in incidents if i.kind != "concept_drift" and i.day == day]
+    """The incidents that change the landed data on ``day`` (every kind but concept_drift, which
+    changes outcomes only), in the given order."""
+    return [i for i in incidents if i.kind != "concept_drift" and i.active_on(day)]
 
 
 def drift_strength_on(incidents: Iterable[Incident], day: dt.date) -> float:
@@ -414,6 +415,11 @@ def _stale_feed(params: dict) -> dict[str, Any]:
 
 
 def _covariate_shift(params: dict) -> dict[str, Any]:
+    days = int(_number("days", params.pop("days", 1), 1, 3650))
+    return {**_shift_params(params), **({"days": days} if days > 1 else {})}
+
+
+def _shift_params(params: dict) -> dict[str, Any]:
     from orchestration.simulation.crm import CATEGORIES, NUMERIC_COLUMNS
 
     if set(params) & set(CATEGORY_SHIFT_DEFAULTS):

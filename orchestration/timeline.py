@@ -1,0 +1,231 @@
+"""The demo's timeline: what happened on which simulated day, and what it adds up to.
+
+Events are plain dicts `{"day": int, "date": "YYYY-MM-DD", "kind": ..., ...}`. The summary
+answers, per injected incident, when it was first detected and by which check, and how many
+ERROR checks fired on days no incident explains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from orchestration.runner import RunOutcome
+from orchestration.scenario import Scenario
+from orchestration.simulation.incidents import Incident
+
+RETRAINING_JOBS = ("retraining", "emergency_retraining", "train_challenger")
+# Labels arrive up to five days late and the weekly evaluation covers a week: a concept drift
+# is judged on weeks that end this long after the drift's days.
+LABEL_LAG_DAYS = 5
+WEEK = 7
+
+
+@dataclass
+class Timeline:
+    scenario: Scenario
+    events: list[dict] = field(default_factory=list)
+
+    def _day(self, number: int) -> dict:
+        return {"day": number, "date": self.scenario.day(number).isoformat()}
+
+    def number_of(self, iso: str) -> int:
+        return (date.fromisoformat(iso) - self.scenario.start).days + 1
+
+    def add(self, number: int, kind: str, **fields) -> dict:
+        event = {**self._day(number), "kind": kind, **fields}
+        self.events.append(event)
+        return event
+
+    def incidents(self) -> None:
+        for incident in self.scenario.incidents:
+            self.add(
+                self.number_of(incident.day.isoformat()),
+                "incident_injected",
+                incident=incident.kind,
+                last_date=incident.last_day.isoformat(),
+                params=incident.params,
+            )
+
+    def record_run(self, outcome: RunOutcome, number: int) -> list[dict]:
+        """Events a finished run gives; `number` is the simulated day it ran for."""
+        added = []
+        trigger = outcome.tags.get("afterlaunch/trigger")
+        if outcome.job == "refresh_test_set" or (
+            outcome.job in RETRAINING_JOBS and trigger and trigger != "performance"
+        ):
+            added.append(
+                self.add(
+                    number,
+                    "retraining_requested",
+                    trigger=trigger,
+                    job=outcome.job,
+                    reason=outcome.tags.get("afterlaunch/reason", trigger),
+                    run_id=outcome.run_id,
+                )
+            )
+        for check in outcome.checks:
+            if check.level != "ok":
+                day = self.number_of(check.partition) if check.partition else number
+                added.append(
+                    self.add(
+                        day,
+                        "check_failed",
+                        asset=check.asset,
+                        check=check.check,
+                        severity=check.severity,
+                        level=check.level,
+                        partition=check.partition,
+                        description=check.description,
+                    )
+                )
+        made = outcome.materialized
+        if "challenger_model" in made:
+            meta = made["challenger_model"]
+            added.append(
+                self.add(
+                    number,
+                    "model_registered",
+                    version=meta["model_version"],
+                    trigger=trigger or "manual",
+                    labels_until=meta.get("labels_until"),
+                )
+            )
+        if "challenger_evaluation" in made:
+            meta = made["challenger_evaluation"]
+            added.append(
+                self.add(
+                    number,
+                    "challenger_evaluated",
+                    version=meta["challenger_version"],
+                    champion=meta["champion_version"],
+                    decision=meta["verdict"],
+                    reasons=meta["summary"],
+                    test_set_version=meta["test_set_version"],
+                )
+            )
+        if "champion" in made:
+            meta = made["champion"]
+            if meta["action"] == "rollback":
+                added.append(
+                    self.add(
+                        number,
+                        "rolled_back",
+                        **{"from": meta["previous_version"]},
+                        to=meta["version"],
+                        reason=meta["reason"],
+                    )
+                )
+            else:
+                added.append(
+                    self.add(
+                        number,
+                        "promoted",
+                        version=meta["version"],
+                        previous=meta["previous_version"],
+                    )
+                )
+        if outcome.failed_steps and not all(
+            c.level == "error" for c in outcome.checks if not c.passed
+        ):
+            added.append(
+                self.add(number, "step_failed", job=outcome.job, steps=outcome.failed_steps)
+            )
+        return added
+
+    def in_order(self) -> list[dict]:
+        """By simulated day; within a day, in the order things happened."""
+        return sorted(self.events, key=lambda e: e["day"])
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["kind"] == kind]
+
+    def summary(self) -> dict:
+        failures = self.of_kind("check_failed")
+        incidents = []
+        for incident in self.scenario.incidents:
+            first = _first_detection(incident, failures)
+            incidents.append(
+                {
+                    "incident": incident.kind,
+                    "date": incident.day.isoformat(),
+                    "day": self.number_of(incident.day.isoformat()),
+                    "detected_day": first[0] if first else None,
+                    "detected_by": first[1] if first else [],
+                    "retrainings": _retrainings_for(incident, self.events, self.number_of),
+                }
+            )
+        unexplained = [
+            e
+            for e in failures
+            if e["level"] == "error" and not any(_explains(i, e) for i in self.scenario.incidents)
+        ]
+        return {
+            "incidents": incidents,
+            "clean_day_errors": len(unexplained),
+            "clean_day_error_checks": sorted({f"{e['date']} {e['check']}" for e in unexplained}),
+            "retrainings_requested": len(self.of_kind("retraining_requested")),
+            "models_registered": len(self.of_kind("model_registered")),
+            "promotions": [e["version"] for e in self.of_kind("promoted")],
+            "rejected": [
+                e["version"]
+                for e in self.of_kind("challenger_evaluated")
+                if e["decision"] not in ("promote",)
+            ],
+            "alerts_sent": len(self.of_kind("alert_sent")),
+        }
+
+    def as_json(self) -> dict:
+        return {
+            "scenario": {
+                "name": self.scenario.name,
+                "start": self.scenario.start.isoformat(),
+                "days": self.scenario.days,
+                "seed": self.scenario.seed,
+                "reference_days": self.scenario.reference_days,
+            },
+            "events": self.in_order(),
+            "summary": self.summary(),
+        }
+
+
+def _judged_days(incident: Incident) -> tuple[date, date]:
+    """The days whose checks can see the incident: its own days, and for a concept drift the
+    weekly evaluations run while its labels arrive."""
+    if incident.kind == "concept_drift":
+        return incident.day, incident.last_day + timedelta(days=LABEL_LAG_DAYS + WEEK + 1)
+    return incident.day, incident.last_day
+
+
+def _explains(incident: Incident, event: dict) -> bool:
+    first, last = _judged_days(incident)
+    on = date.fromisoformat(event["date"])
+    if incident.kind == "concept_drift":
+        return event["check"] == "weekly_task_success" and first <= on <= last
+    return first <= on <= last
+
+
+def _first_detection(incident: Incident, failures: list[dict]) -> tuple[int, list[str]] | None:
+    seen = [e for e in failures if _explains(incident, e)]
+    if not seen:
+        return None
+    day = min(e["day"] for e in seen)
+    on_day = [e for e in seen if e["day"] == day]
+    errors = [e for e in on_day if e["level"] == "error"]
+    return day, sorted({e["check"] for e in (errors or on_day)})
+
+
+def _retrainings_for(incident: Incident, events: list[dict], number_of) -> int:
+    """Retrainings the monitors requested because of this incident (not the schedule's)."""
+    first, last = _judged_days(incident)
+    wanted = {"concept_drift": "performance", "covariate_shift": "drift"}.get(incident.kind)
+    if wanted is None:
+        return 0
+    horizon = number_of((last + timedelta(days=WEEK)).isoformat())
+    return sum(
+        1
+        for e in events
+        if e["kind"] == "retraining_requested"
+        and e["trigger"] == wanted
+        and number_of(first.isoformat()) <= e["day"] <= horizon
+    )

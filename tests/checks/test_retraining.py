@@ -1,0 +1,73 @@
+from datetime import date, timedelta
+
+import pytest
+
+from checks.retraining import (
+    drift_streak,
+    drift_trigger,
+    in_cooldown,
+    label_trigger,
+    next_test_set_version,
+)
+from checks.task_success_drop import first_day_below
+
+D = date(2026, 3, 1)
+KEYS = ["channel", "sentiment"]
+
+
+def days(*columns_per_day):
+    return {D + timedelta(days=i): set(cols) for i, cols in enumerate(columns_per_day)}
+
+
+def test_streak_counts_consecutive_days_ending_on_the_newest():
+    streak = drift_streak(days([], ["channel"], ["channel", "sentiment"]), KEYS, 2)
+    assert streak == (D + timedelta(days=1), {"channel", "sentiment"})
+
+
+def test_one_bad_day_is_not_a_new_world():
+    assert drift_streak(days([], [], ["channel"]), KEYS, 2) is None
+
+
+def test_a_streak_that_ended_asks_for_nothing():
+    # Drift on days 0 and 1, a clean day 2: the world came back, no retraining now.
+    assert drift_streak(days(["channel"], ["channel"], []), KEYS, 2) is None
+
+
+def test_drift_on_columns_the_model_does_not_lean_on_is_ignored():
+    assert drift_streak(days(["subject"], ["subject"]), KEYS, 2) is None
+
+
+def test_a_gap_in_the_days_breaks_the_streak():
+    judged = {D: {"channel"}, D + timedelta(days=2): {"channel"}}
+    assert drift_streak(judged, KEYS, 2) is None
+
+
+def test_the_same_incident_keeps_its_key_while_it_lasts():
+    first = drift_trigger(days([], ["channel"], ["channel"]), KEYS, 2)
+    later = drift_trigger(days([], ["channel"], ["channel"], ["sentiment"]), KEYS, 2)
+    assert first.key == later.key == f"drift:{D + timedelta(days=1)}"
+
+
+def test_cooldown():
+    assert in_cooldown(D, D - timedelta(days=3), 7)
+    assert not in_cooldown(D, D - timedelta(days=7), 7)
+    assert not in_cooldown(D, None, 7)
+
+
+def test_label_trigger_at_the_threshold_and_keyed_by_the_last_training():
+    assert label_trigger(9_999, "2026-03-01", 10_000) is None
+    trigger = label_trigger(10_000, "2026-03-01", 10_000)
+    assert trigger.key == "labels:2026-03-01" and "10000" in trigger.reason
+
+
+def test_next_test_set_version():
+    assert next_test_set_version(None) == "1"
+    assert next_test_set_version("3") == "4"
+    with pytest.raises(ValueError, match="whole number"):
+        next_test_set_version("2b")
+
+
+def test_first_day_below_the_floor():
+    daily = {"2026-03-03": 0.81, "2026-03-01": 0.82, "2026-03-02": 0.70, "2026-03-04": 0.60}
+    assert first_day_below(daily, 0.75) == "2026-03-02"
+    assert first_day_below(daily, 0.5) is None

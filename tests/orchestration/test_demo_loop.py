@@ -1,0 +1,153 @@
+"""The closed loop end to end on a shortened scenario: real Dagster runs on a SQLite instance,
+a real MLflow store, the project's own schedules and sensors ticked on simulated days, alerts
+posted to a real local webhook. One run of the demo; several tests read what it recorded."""
+
+import json
+from datetime import UTC, datetime, time, timedelta
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance
+from sklearn.dummy import DummyClassifier
+
+from assets.feature_definitions import FEATURE_COLUMNS
+from assets.training_data import SPLIT
+from orchestration.demo import run_demo
+from orchestration.home import ENV_VARS, resolve_home
+from orchestration.scenario import load_scenario
+from orchestration.simulated_daemon import SimulatedDaemon
+from resources.registry import ModelRegistry
+from resources.snapshots import SnapshotStore, snapshot_root
+
+SCENARIO = """
+start: "2026-01-01"
+days: 34
+seed: 11
+reference_days: 10
+policy:
+  retraining:
+    cooldown_days: 2
+    new_labels_min_rows: 1000000
+incidents:
+  - {kind: volume_drop, day: 12, fraction: 0.5}
+  - {kind: covariate_shift, day: 13, days: 3, column: first_response_minutes, k: 1.0}
+  - {kind: schema_change, day: 16, mode: rename, column: message_length, new_name: msg_len}
+  - {kind: concept_drift, day: 17, strength: 1.0, days: 30}
+"""
+INTENDED = {
+    "volume_drop": "raw_tickets_volume",
+    "covariate_shift": "ticket_drift",
+    "schema_change": "raw_tickets_contract",
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    (root / "short.yaml").write_text(SCENARIO)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ENV_VARS:
+            mp.setenv(var, "")
+            mp.delenv(var)
+        home = resolve_home(root / "home")
+        result = run_demo(home, load_scenario(root / "short.yaml"), json_path=root / "t.json")
+        yield home, result, json.loads((root / "t.json").read_text()), mp
+
+
+def test_each_incident_is_caught_on_its_day_by_the_intended_check(demo):
+    _, _, document, _ = demo
+    found = {i["incident"]: i for i in document["summary"]["incidents"]}
+    for kind, check in INTENDED.items():
+        assert found[kind]["detected_day"] == found[kind]["day"], found[kind]
+        assert check in found[kind]["detected_by"], found[kind]
+    # Only the labels reveal a concept drift: the weekly evaluation, once a week of labels
+    # of the new world is in (labels lag up to five days; a week is seven).
+    drift = found["concept_drift"]
+    assert drift["detected_by"] == ["weekly_task_success"]
+    assert drift["day"] < drift["detected_day"] <= drift["day"] + 16
+
+
+def test_one_retraining_per_incident_not_per_tick(demo):
+    _, _, document, _ = demo
+    found = {i["incident"]: i for i in document["summary"]["incidents"]}
+    assert found["covariate_shift"]["retrainings"] == 1  # three drifted days, one request
+    assert found["concept_drift"]["retrainings"] == 1
+    requested = [e for e in document["events"] if e["kind"] == "retraining_requested"]
+    assert {e["trigger"] for e in requested} >= {"drift", "performance"}
+
+
+def test_the_better_model_after_the_concept_drift_is_promoted(demo):
+    _, _, document, _ = demo
+    events = document["events"]
+    [performance] = [
+        e for e in events if e["kind"] == "retraining_requested" and e["trigger"] == "performance"
+    ]
+    registered = [
+        e for e in events if e["kind"] == "model_registered" and e["trigger"] == "performance"
+    ]
+    assert len(registered) == 1
+    version = registered[0]["version"]
+    [evaluated] = [
+        e for e in events if e["kind"] == "challenger_evaluated" and e["version"] == version
+    ]
+    assert evaluated["decision"] == "promote" and evaluated["test_set_version"] == "2"
+    promoted = [e for e in events if e["kind"] == "promoted"]
+    assert [e["version"] for e in promoted] == ["1", version]
+    assert promoted[-1]["day"] >= performance["day"]
+
+
+def test_no_error_check_on_a_day_without_an_incident(demo):
+    _, _, document, _ = demo
+    assert document["summary"]["clean_day_errors"] == 0, document["summary"]
+
+
+def test_every_error_alert_reached_the_webhook_and_predictions_name_their_version(demo):
+    home, _, document, _ = demo
+    received = [
+        json.loads(line)
+        for line in (home.reports / "webhook_received.jsonl").read_text().splitlines()
+    ]
+    sent = [e for e in document["events"] if e["kind"] == "alert_sent"]
+    assert sent and all(e["attempts"] >= 1 for e in sent)
+    texts = "\n".join(m["text"] for m in received)
+    assert "raw_tickets_volume" in texts and "ticket_drift" in texts
+    store = SnapshotStore(snapshot_root(home.root))
+    days = store.partitions("predictions")
+    first, last = store.read("predictions", days[0]), store.read("predictions", days[-1])
+    assert set(first["model_version"]) == {"1"}
+    promoted = [e["version"] for e in document["events"] if e["kind"] == "promoted"]
+    assert set(last["model_version"]) == {promoted[-1]}
+
+
+def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
+    home, result, _, mp = demo
+    registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
+    store = SnapshotStore(snapshot_root(home.root))
+    training = store.read("training_set", None)
+    # A model that ignores every feature: its ROC AUC is 0.5, far below the floor.
+    worse = DummyClassifier(strategy="prior").fit(
+        training.loc[training[SPLIT] == "train", FEATURE_COLUMNS],
+        training.loc[training[SPLIT] == "train", "escalated"],
+    )
+    registered = registry.log_and_register(
+        model=worse,
+        input_example=training[FEATURE_COLUMNS].head(5),
+        params={"model_family": "dummy"},
+        metrics={"validation_rows": float(np.sum(training[SPLIT] == "validation"))},
+        run_tags={},
+        version_tags={},
+        artifacts={},
+        run_name="registered by hand",
+        description="a data scientist's shortcut",
+        trusted_types=["sklearn.dummy.DummyClassifier"],
+    )
+    registry.move_alias("challenger", registered.version, actor="someone", reason="try this")
+    champion_before = registry.version_for_alias("champion")
+    after = datetime.combine(result.scenario.end + timedelta(days=1), time(9), tzinfo=UTC)
+    with DagsterInstance.get() as instance:
+        report = SimulatedDaemon(instance, started=after).tick(after)
+    [run] = [r for r in report.runs if r.job == "evaluate_challenger"]
+    verdict = run.materialized["challenger_evaluation"]
+    assert verdict["challenger_version"] == registered.version
+    assert verdict["verdict"] == "reject" and "floor:roc_auc" in verdict["summary"]
+    assert registry.version_for_alias("champion") == champion_before
