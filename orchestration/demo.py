@@ -118,7 +118,11 @@ def _history(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) 
     for number in range(1, scenario.reference_days + 1):
         day = scenario.day(number)
         os.environ[SIMULATED_NOW] = _at(day + timedelta(days=1), clock_time(2)).isoformat()
+        began = time.monotonic()
         outcome = run_job(instance, "raw_ingestion", day.isoformat())
+        timeline.costs.append(
+            {"day": number, "phase": "history", "seconds": time.monotonic() - began, "runs": 1}
+        )
         timeline.record_run(outcome, number)
         _progress(scenario, number, [outcome])
 
@@ -170,7 +174,16 @@ def _production(
     for number in range(first, scenario.days + 1):
         current["day"] = number
         now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
+        began = time.monotonic()
         report = daemon.tick(now)
+        timeline.costs.append(
+            {
+                "day": number,
+                "phase": "production",
+                "seconds": time.monotonic() - began,
+                "runs": len(report.runs),
+            }
+        )
         for alert in outbox.delivered_since(now.isoformat()):
             timeline.add(
                 number,

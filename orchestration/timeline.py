@@ -25,6 +25,8 @@ WEEK = 7
 class Timeline:
     scenario: Scenario
     events: list[dict] = field(default_factory=list)
+    # Wall seconds per simulated day and how many runs it took: the loop's own cost.
+    costs: list[dict] = field(default_factory=list)
 
     def _day(self, number: int) -> dict:
         return {"day": number, "date": self.scenario.day(number).isoformat()}
@@ -186,6 +188,7 @@ class Timeline:
             },
             "events": self.in_order(),
             "summary": self.summary(),
+            "costs": self.costs,
         }
 
 

@@ -144,8 +144,8 @@ def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
     registry.move_alias("challenger", registered.version, actor="someone", reason="try this")
     champion_before = registry.version_for_alias("champion")
     after = datetime.combine(result.scenario.end + timedelta(days=1), time(9), tzinfo=UTC)
-    with DagsterInstance.get() as instance:
-        report = SimulatedDaemon(instance, started=after).tick(after)
+    instance = DagsterInstance.from_config(str(home.dagster_home))
+    report = SimulatedDaemon(instance, started=after).tick(after)
     [run] = [r for r in report.runs if r.job == "evaluate_challenger"]
     verdict = run.materialized["challenger_evaluation"]
     assert verdict["challenger_version"] == registered.version

@@ -27,8 +27,12 @@ def test_demo_replaces_its_own_previous_home(tmp_path):
 def test_default_scenario_days_become_dates_and_stay_in_range():
     scenario = load_scenario()
     assert scenario.start == date(2026, 1, 1) and scenario.days == 90
-    days = {i.kind: i.day for i in scenario.incidents}
-    assert days["volume_drop"] == scenario.day(63)
+    first = {}
+    for incident in scenario.incidents:
+        first.setdefault(incident.kind, incident.day)
+    assert first["volume_drop"] == scenario.day(38)
+    shift = next(i for i in scenario.incidents if i.kind == "covariate_shift")
+    assert shift.last_day == scenario.day(48)  # `days: 4` keeps the shift for four days
     assert all(
         scenario.day(scenario.reference_days) < i.day <= scenario.end for i in scenario.incidents
     )

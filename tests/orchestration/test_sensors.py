@@ -42,8 +42,9 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def instance(home):
-    with DagsterInstance.get() as instance:
-        yield instance
+    # Not a context manager: entering one sets a process-wide context variable that a later
+    # test's Definitions would find pointing at a disposed instance.
+    return DagsterInstance.from_config(str(home.dagster_home))
 
 
 def resources(home, now, webhook_url=""):
