@@ -151,3 +151,52 @@ def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
     assert verdict["challenger_version"] == registered.version
     assert verdict["verdict"] == "reject" and "floor:roc_auc" in verdict["summary"]
     assert registry.version_for_alias("champion") == champion_before
+
+
+def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(demo):
+    """`dagster-daemon run` on the demo's instance: every sensor ticks on the wall clock, and the
+    runs the simulation launched under a sensor's run keys are not launched again."""
+    import subprocess
+    import time as wall
+    from pathlib import Path
+
+    from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+
+    home, _, _, _ = demo
+    instance = DagsterInstance.from_config(str(home.dagster_home))
+    runs_before = len(instance.get_runs())
+    sensors = {
+        "drift_retraining_sensor",
+        "label_retraining_sensor",
+        "performance_retraining_sensor",
+        "challenger_sensor",
+        "alert_sensor",
+    }
+    daemon = subprocess.Popen(
+        [
+            str(Path(__import__("sys").executable).parent / "dagster-daemon"),
+            "run",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ticked: dict[str, object] = {}
+        deadline = wall.monotonic() + 90
+        while wall.monotonic() < deadline and set(ticked) != sensors:
+            wall.sleep(2)
+            for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+                if ticks and ticks[0].status != TickStatus.STARTED:
+                    ticked[state.instigator_name] = ticks[0]
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    assert set(ticked) == sensors
+    assert all(t.status != TickStatus.FAILURE for t in ticked.values()), {
+        n: t.error for n, t in ticked.items()
+    }
+    assert len(instance.get_runs()) == runs_before
