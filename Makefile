@@ -31,10 +31,14 @@ test: lint validate
 	$(BIN)/python -m pytest
 
 # Side-by-side measurements; figures land in benchmarks/results/ (see benchmarks/README.md).
+# Evidently and river get their own environments (benchmarks/envs/), created on first use.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/profile_speed.py
+	$(BIN)/python benchmarks/drift_vs_evidently.py
+	$(BIN)/python benchmarks/drift_streams.py
 	$(BIN)/python benchmarks/bootstrap_speed.py
 	$(BIN)/python benchmarks/promotion_speed.py
+	$(BIN)/python benchmarks/loop_cost.py
 
 ui: $(STAMP)
 	$(BIN)/afterlaunch ui $(if $(HOME_DIR),--home $(HOME_DIR),)
