@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,19 @@ ENV_VARS = (
     "AFTERLAUNCH_ALERT_WEBHOOK",
 )
 
-# Embedded instance: SQLite storages are Dagster's default under DAGSTER_HOME.
+# Embedded instance: SQLite under DAGSTER_HOME. The event log is one consolidated database
+# rather than Dagster's default of one new database file per run: the demo makes a hundred
+# short runs, and creating a schema for each was most of a run's cost.
 _EMBEDDED_INSTANCE = """\
 # Embedded Dagster instance written by afterlaunch: SQLite storage under this folder.
 # Production uses the repository's dagster.yaml (Postgres) instead.
 telemetry:
   enabled: false
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {history}
 """
 
 
@@ -81,7 +89,8 @@ def activate(home: Home) -> Home:
     home.reports.mkdir(parents=True, exist_ok=True)
     instance_yaml = home.dagster_home / "dagster.yaml"
     if not instance_yaml.exists():
-        instance_yaml.write_text(_EMBEDDED_INSTANCE)
+        history = home.dagster_home / "history"
+        instance_yaml.write_text(_EMBEDDED_INSTANCE.format(history=json.dumps(str(history))))
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     os.environ["AFTERLAUNCH_HOME"] = str(home.root)
     os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
