@@ -60,8 +60,12 @@ class SimulatedDaemon:
         report = TickReport(now)
         for fired, schedule in self._due_schedules(now):
             os.environ[SIMULATED_NOW] = fired.isoformat()
-            context = build_schedule_context(instance=self.instance, scheduled_execution_time=fired)
-            result = schedule.evaluate_tick(context)
+            # Entered and left here: a context opens its own instance from the ref and sets a
+            # process-wide context variable that only leaving it resets.
+            with build_schedule_context(
+                instance=self.instance, scheduled_execution_time=fired
+            ) as context:
+                result = schedule.evaluate_tick(context)
             for request in result.run_requests or []:
                 tags = {**request.tags, SCHEDULE_NAME_TAG: schedule.name}
                 self._launch(report, request, request.job_name or schedule.job_name, tags)
@@ -86,15 +90,15 @@ class SimulatedDaemon:
     def _sensor_round(self, report: TickReport) -> bool:
         launched = False
         for sensor in self.repository.sensor_defs:
-            context = build_sensor_context(
+            with build_sensor_context(
                 instance=self.instance,
                 repository_def=self.repository,
                 # evaluate_tick does not bind resources itself (the daemon does): give them.
                 resources=self.repository.get_top_level_resources(),
                 cursor=self.cursors.get(sensor.name),
                 sensor_name=sensor.name,
-            )
-            result = sensor.evaluate_tick(context)
+            ) as context:
+                result = sensor.evaluate_tick(context)
             self.cursors[sensor.name] = result.cursor
             if result.skip_message:
                 report.skipped[sensor.name] = result.skip_message

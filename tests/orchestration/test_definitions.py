@@ -39,9 +39,9 @@ def test_the_daily_schedule_asks_for_yesterdays_partition():
     schedule = next(
         s for s in defs.get_repository_def().schedule_defs if s.name == "daily_production_schedule"
     )
-    context = build_schedule_context(
+    with build_schedule_context(
         instance=DagsterInstance.ephemeral(),
         scheduled_execution_time=datetime(2026, 3, 10, 2, tzinfo=UTC),
-    )
-    [request] = schedule.evaluate_tick(context).run_requests
+    ) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-03-09"

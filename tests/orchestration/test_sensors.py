@@ -57,14 +57,14 @@ def resources(home, now, webhook_url=""):
 
 
 def tick(sensor, instance, home, now, cursor=None, webhook_url=""):
-    context = build_sensor_context(
+    with build_sensor_context(
         instance=instance,
         cursor=cursor,
         repository_def=defs.get_repository_def(),
         resources=resources(home, now, webhook_url),
         sensor_name=sensor.name,
-    )
-    return sensor.evaluate_tick(context)
+    ) as context:
+        return sensor.evaluate_tick(context)
 
 
 def report_check(instance, asset, check, passed, partition=None, severity="ERROR", **metadata):
