@@ -54,10 +54,7 @@ def _rescore(
         test_set["escalated"].to_numpy(),
         p,
         rules.gate.metrics,
-        threshold=rules.gate.decision_threshold,
-        n_resamples=rules.evaluation.bootstrap_resamples,
-        confidence=rules.evaluation.confidence,
-        seed=rules.evaluation.seed,
+        **rules.bootstrap_settings(),
     )
     return {"metrics": estimates_record(estimates), "test_set": test_set_identity(test_set)}
 

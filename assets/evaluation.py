@@ -164,7 +164,7 @@ def challenger_evaluation(
     """The challenger and the champion scored on the same test set; the gate decides with a
     paired bootstrap of the differences. The decision and every reason are in the metadata."""
     rules = policy.load()
-    gate, evaluation = rules.gate, rules.evaluation
+    gate = rules.gate
     version = config.version or challenger_model["version"]
     test_set = test_set_identity(eval_test_set)
     if pinned_hash(context.instance, test_set["version"]) != test_set["sha256"]:
@@ -174,17 +174,7 @@ def challenger_evaluation(
         )
     y = eval_test_set["escalated"].to_numpy()
     features = eval_test_set[FEATURE_COLUMNS]
-    test_set = {
-        "version": str(eval_test_set[VERSION_COLUMN].iloc[0]),
-        "sha256": content_hash(eval_test_set),
-        "rows": len(eval_test_set),
-    }
-    settings = {
-        "threshold": gate.decision_threshold,
-        "n_resamples": evaluation.bootstrap_resamples,
-        "confidence": evaluation.confidence,
-        "seed": evaluation.seed,
-    }
+    settings = rules.bootstrap_settings()
     p_challenger = registry.load_model(version).predict_proba(features)[:, 1]
     challenger = bootstrap_ci(y, p_challenger, gate.metrics, **settings)
     champion_version = registry.version_for_alias("champion")

@@ -67,13 +67,7 @@ def weekly_evaluation(
         features, labels, 0.0, exclude_ticket_ids=frozenset(eval_test_set["ticket_id"])
     )
     model = registry.load_model(version)
-    evaluation = rules.evaluation
-    settings = {
-        "threshold": rules.gate.decision_threshold,
-        "n_resamples": evaluation.bootstrap_resamples,
-        "confidence": evaluation.confidence,
-        "seed": evaluation.seed,
-    }
+    settings = rules.bootstrap_settings()
     scores = model.predict_proba(week[FEATURE_COLUMNS])[:, 1]
     production = bootstrap_ci(week[LABEL].to_numpy(), scores, [METRIC], **settings)[METRIC]
     days = pd.to_datetime(week["created_at"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()

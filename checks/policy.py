@@ -289,6 +289,15 @@ class Policy(_Strict):
     retraining: RetrainingRules = RetrainingRules()
     alerts: AlertRules = AlertRules()
 
+    def bootstrap_settings(self) -> dict[str, Any]:
+        """Keyword arguments of checks.bootstrap for every interval the policy asks for."""
+        return {
+            "threshold": self.gate.decision_threshold,
+            "n_resamples": self.evaluation.bootstrap_resamples,
+            "confidence": self.evaluation.confidence,
+            "seed": self.evaluation.seed,
+        }
+
     def as_metadata(self, section: str) -> dict[str, Any]:
         """The rules of one section, flat, for display beside a decision."""
         rules = getattr(self, section).model_dump()
