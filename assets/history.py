@@ -29,6 +29,15 @@ def latest_metadata(
     return found
 
 
+def latest_unpartitioned(instance: DagsterInstance, asset_key: AssetKey) -> dict[str, Any]:
+    """The metadata of an unpartitioned asset's latest materialization, as plain values
+    ({} when it was never materialized)."""
+    event = instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
 def materialization_metadata(
     instance: DagsterInstance, asset_key: AssetKey, limit: int = 1000
 ) -> list[dict[str, Any]]:

@@ -23,19 +23,23 @@ from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 
 SCORE_PROFILE = "score_profile.json"
-# A registered version never changes, so a process may keep what it loaded (the demo scores
-# ninety days with a handful of versions).
-_MODELS: dict[tuple[str, str, str], object] = {}
+# A registered version never changes, so a process may keep what it loaded of it (the demo
+# scores and checks ninety days with a handful of versions).
+_LOADED: dict[tuple[str, str, str, str], object] = {}
+
+
+def _of_version(registry: ModelRegistry, version: str, what: str, load):
+    key = (registry.tracking_uri, registry.model_name, version, what)
+    if key not in _LOADED:
+        _LOADED[key] = load()
+    return _LOADED[key]
 
 
 def champion_model(registry: ModelRegistry) -> tuple[str, object]:
     version = registry.version_for_alias("champion")
     if version is None:
         raise Failure("no model behind @champion: promote one before scoring")
-    key = (registry.tracking_uri, registry.model_name, version)
-    if key not in _MODELS:
-        _MODELS[key] = registry.load_model(version)
-    return version, _MODELS[key]
+    return version, _of_version(registry, version, "model", lambda: registry.load_model(version))
 
 
 @asset(
@@ -104,7 +108,12 @@ def prediction_drift(
     versions = sorted(set(predictions["model_version"]))
     if len(versions) != 1:
         raise Failure(f"one partition scored by several versions {versions}: judge each apart")
-    reference = registry.load_artifact_json(versions[0], SCORE_PROFILE)
+    reference = _of_version(
+        registry,
+        versions[0],
+        SCORE_PROFILE,
+        lambda: registry.load_artifact_json(versions[0], SCORE_PROFILE),
+    )
     current = score_profile(predictions["score"].to_numpy(), reference["threshold"])
     out = rules.output
     drift = compare_scores(

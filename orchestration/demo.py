@@ -35,7 +35,7 @@ from orchestration.simulated_daemon import SimulatedDaemon
 from orchestration.simulation.crm import CrmSimulator
 from orchestration.timeline import Timeline
 from orchestration.webhook_receiver import WebhookReceiver
-from resources.alerts import AlertOutbox
+from resources.alerts import AlertOutbox, outbox_path
 from resources.clock import SIMULATED_NOW
 from resources.policy import POLICY_FILE
 
@@ -170,7 +170,7 @@ def _production(
         started=_at(scenario.day(first), clock_time(6)),
         on_run=lambda outcome: _on_run(timeline, outcome, current["day"]),
     )
-    outbox = AlertOutbox(home.root / "alerts" / "outbox.sqlite")
+    outbox = AlertOutbox(outbox_path(home.root))
     for number in range(first, scenario.days + 1):
         current["day"] = number
         now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
@@ -200,9 +200,12 @@ def _production(
 
 def _on_run(timeline: Timeline, outcome: RunOutcome, number: int) -> None:
     for event in timeline.record_run(outcome, number):
-        if event["kind"] in ("retraining_requested", "promoted", "rolled_back"):
-            log.info("day %d: %s", number, _describe(event))
-        elif event["kind"] == "challenger_evaluated":
+        if event["kind"] in (
+            "retraining_requested",
+            "challenger_evaluated",
+            "promoted",
+            "rolled_back",
+        ):
             log.info("day %d: %s", number, _describe(event))
 
 

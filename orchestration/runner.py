@@ -42,6 +42,8 @@ class RunOutcome:
     # asset -> metadata (plain values) of what the run materialized
     materialized: dict[str, dict] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # step -> reason, for steps that failed by error (not stopped by a blocking check)
+    step_errors: dict[str, str] = field(default_factory=dict)
 
 
 def failure_reason(error) -> str:
@@ -88,18 +90,20 @@ def run_job(
     ]
     failed = [e.step_key for e in result.get_step_failure_events()]
     skipped = [e.step_key for e in result.get_step_skipped_events()]
+    step_errors = {}
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             # A blocking check did its job; its own outcome is in `checks` and the event log.
             log.info("%s %s: a blocking check stopped what is downstream", job_name, partition)
             continue
+        step_errors[event.step_key] = failure_reason(error)
         log.warning(
             "%s %s: step %s failed: %s",
             job_name,
             partition or "",
             event.step_key,
-            failure_reason(error),
+            step_errors[event.step_key],
         )
     materialized = {
         event.asset_key.to_user_string(): {
@@ -118,4 +122,5 @@ def run_job(
         failed,
         materialized,
         dict(tags or {}),
+        step_errors,
     )

@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from assets.evaluation import find_evaluation
-from assets.history import latest_metadata
+from assets.history import latest_metadata, latest_unpartitioned
 from checks.retraining import (
     Trigger,
     drift_trigger,
@@ -41,7 +41,7 @@ from orchestration.alerts import (
 )
 from orchestration.check_history import check_key, evaluations
 from orchestration.jobs import evaluate_challenger, refresh_test_set, retraining
-from resources.alerts import AlertDeliveryError, AlertOutbox, AlertWebhook
+from resources.alerts import AlertDeliveryError, AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -58,17 +58,9 @@ DRIFT_CHECK = check_key("ticket_profiles", "ticket_drift")
 WEEKLY_CHECK = check_key("weekly_evaluation", "weekly_task_success")
 
 
-def last_training(instance) -> dict | None:
-    """Metadata of the newest challenger_model materialization (trained_at, labels_until)."""
-    event = instance.get_latest_materialization_event(AssetKey("challenger_model"))
-    if event is None or event.asset_materialization is None:
-        return None
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
-
-
 def _trained_on(instance) -> date | None:
-    last = last_training(instance)
-    if last is None or "trained_at" not in last:
+    last = latest_unpartitioned(instance, AssetKey("challenger_model"))
+    if "trained_at" not in last:
         return None
     return date.fromisoformat(str(last["trained_at"])[:10])
 
@@ -125,13 +117,13 @@ def label_retraining_sensor(
 ):
     """Enough newly labelled rows since the last training's labels ask for a retraining."""
     rules = policy.load().retraining
-    last = last_training(context.instance)
-    if last is None:
+    last = latest_unpartitioned(context.instance, AssetKey("challenger_model"))
+    if not last:
         return SkipReason("no model trained yet: the first training is a launch decision")
     since = str(last["labels_until"])
     newer = [d for d in storage.snapshots.partitions("ticket_labels") if d > since]
     counts = latest_metadata(context.instance, AssetKey("ticket_labels"), newer)
-    rows = sum(int(m.get("dagster/row_count", 0)) for m in counts.values())
+    rows = sum(int(m["dagster/row_count"]) for m in counts.values())
     trigger = label_trigger(rows, since, rules.new_labels_min_rows)
     if trigger is None:
         return SkipReason(f"{rows} new labelled rows, {rules.new_labels_min_rows} needed")
@@ -154,7 +146,7 @@ def performance_retraining_sensor(context: SensorEvaluationContext):
             continue
         start = e.metadata.get("drop_started") or e.metadata["week_first_day"]
         end = e.metadata["labels_until"]
-        current = latest_metadata_unpartitioned(instance, "eval_test_set").get("eval_set_version")
+        current = latest_unpartitioned(instance, AssetKey("eval_test_set")).get("eval_set_version")
         version = next_test_set_version(current)
         requests.append(
             RunRequest(
@@ -197,13 +189,6 @@ def performance_retraining_sensor(context: SensorEvaluationContext):
     return SensorResult(run_requests=requests, cursor=cursor)
 
 
-def latest_metadata_unpartitioned(instance, asset: str) -> dict:
-    event = instance.get_latest_materialization_event(AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
-
-
 @sensor(job=evaluate_challenger, minimum_interval_seconds=300, default_status=ON)
 def challenger_sensor(
     context: SensorEvaluationContext, registry: ModelRegistry, storage: HomeStorage
@@ -242,7 +227,7 @@ def alert_sensor(
     fails stays pending and is retried on the next tick."""
     rules = policy.load().alerts
     now = clock.now()
-    outbox = AlertOutbox(alert_outbox_path(storage))
+    outbox = AlertOutbox(outbox_path(storage.home))
     after = int(context.cursor or 0)
     keys = context.repository_def.asset_graph.asset_check_keys
     new = evaluations(context.instance, keys, after_id=after)
@@ -261,10 +246,6 @@ def alert_sensor(
         skip_reason=f"{queued} alert(s) queued, {sent} delivered, {failed} still pending",
         cursor=cursor,
     )
-
-
-def alert_outbox_path(storage: HomeStorage) -> str:
-    return f"{storage.home}/alerts/outbox.sqlite"
 
 
 def _deliver(outbox: AlertOutbox, webhook: AlertWebhook, now, loud_after: int) -> tuple[int, int]:

@@ -127,11 +127,9 @@ class Timeline:
                         previous=meta["previous_version"],
                     )
                 )
-        if outcome.failed_steps and not all(
-            c.level == "error" for c in outcome.checks if not c.passed
-        ):
+        if outcome.step_errors:  # a blocking check's stop is in check_failed already
             added.append(
-                self.add(number, "step_failed", job=outcome.job, steps=outcome.failed_steps)
+                self.add(number, "step_failed", job=outcome.job, errors=outcome.step_errors)
             )
         return added
 

@@ -32,6 +32,11 @@ create table if not exists alerts (
 """
 
 
+def outbox_path(home: str | Path) -> Path:
+    """Where a deployment's outbox lives: `<home>/alerts/outbox.sqlite`."""
+    return Path(home) / "alerts" / "outbox.sqlite"
+
+
 class AlertDeliveryError(RuntimeError):
     pass
 
