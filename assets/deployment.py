@@ -75,6 +75,7 @@ def champion(
     config: ChampionAction,
     registry: ModelRegistry,
     storage: HomeStorage,
+    policy: PolicyResource,
     clock: ClockResource,
 ):
     """The serving model: one materialization per promotion or rollback."""
@@ -117,8 +118,14 @@ def champion(
             raise Failure(message, metadata={"reasons": MetadataValue.json(evaluation["reasons"])})
         context.log.info(message)
         return
-    if registry.version_for_alias("champion") == version:
+    current = registry.version_for_alias("champion")
+    if current == version:
         context.log.info("version %s is already champion", version)
+        return
+    if config.action == "auto" and current is not None and policy.load().rollout.enabled:
+        # Proven on the test set; it must now prove itself on traffic. The rollout sensor
+        # starts its shadow, and promotes it when the canary's schedule completes.
+        context.log.info("version %s passed the gate: admitted to a rollout, not promoted", version)
         return
     gate = {
         "verdict": evaluation["verdict"],

@@ -219,6 +219,80 @@ class RetrainingRules(_Strict):
     )
 
 
+class RolloutStep(_Strict):
+    """One step of the gradual schedule: this share of tickets served by the challenger."""
+
+    fraction: float = Field(gt=0, le=1, description="share of tickets in the canary arm")
+    days: int = Field(ge=1, description="days at this share before the next step")
+
+
+class RolloutRules(_Strict):
+    """Safe rollout of a challenger the gate passed: shadow, canary, the gradual schedule, and
+    the rollback triggers agreed before the release (checks/rollout.py, rollout_stats.py)."""
+
+    enabled: bool = Field(
+        True,
+        description="False: a challenger the gate passes replaces the champion at once "
+        "(no shadow, no canary)",
+    )
+    shadow_days: int = Field(
+        2,
+        ge=0,
+        description="days the challenger scores every ticket without serving any: what needs "
+        "no label (errors, agreement, scores) shows at once; what labels judge is judged as "
+        "they arrive, from the 1% canary on",
+    )
+    steps: list[RolloutStep] = Field(
+        default_factory=lambda: [
+            RolloutStep(fraction=0.01, days=2),
+            RolloutStep(fraction=0.05, days=3),
+            RolloutStep(fraction=0.25, days=3),
+            RolloutStep(fraction=0.50, days=3),
+            RolloutStep(fraction=1.00, days=3),
+        ],
+        description="the canary's gradual schedule (default 1% -> 100% over 14 days)",
+    )
+    task_success_drop_points: float = Field(
+        3.0,
+        gt=0,
+        description="roll back when the challenger's task success is this many points below "
+        "the champion's baseline, or below the champion on the same tickets, with confidence",
+    )
+    max_error_rate: float = Field(
+        0.02, ge=0, lt=1, description="roll back when more of its rows than this get no score"
+    )
+    trigger_window_days: int = Field(
+        7,
+        ge=1,
+        description="scored days the triggers look back over (a change mid-rollout "
+        "is not diluted by the weeks before it)",
+    )
+    min_labelled_rows: int = Field(200, ge=1, description="fewer: task success is not judged")
+    min_scored_rows: int = Field(200, ge=1, description="fewer: the error rate is not judged")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="one-sided, for the triggers")
+    promotion: str = Field(
+        "better",
+        description="out of the last step: `better` (the paired interval of task success on "
+        "the same tickets lies above 0) or `non_inferior` (above -gate.non_inferiority_margin)",
+    )
+    fallback_escalate_priorities: list[str] = Field(
+        default_factory=lambda: ["urgent"],
+        description="the workflow's rule-based default when the model is switched off: "
+        "escalate tickets of these priorities",
+    )
+
+    @model_validator(mode="after")
+    def _schedule_rises_to_everyone(self) -> RolloutRules:
+        fractions = [s.fraction for s in self.steps]
+        if not fractions or fractions[-1] != 1.0:
+            raise ValueError("rollout.steps must end at fraction 1.0 (everyone)")
+        if any(b <= a for a, b in zip(fractions, fractions[1:], strict=False)):
+            raise ValueError(f"rollout.steps fractions must rise: {fractions}")
+        if self.promotion not in ("better", "non_inferior"):
+            raise ValueError("rollout.promotion must be better or non_inferior")
+        return self
+
+
 class AlertRoute(_Strict):
     """Who hears about which checks, and how fast."""
 
@@ -287,6 +361,7 @@ class Policy(_Strict):
     evaluation: EvaluationRules = EvaluationRules()
     output: OutputRules = OutputRules()
     retraining: RetrainingRules = RetrainingRules()
+    rollout: RolloutRules = RolloutRules()
     alerts: AlertRules = AlertRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:

@@ -151,6 +151,8 @@ _SUMMARY_KEYS = {
     "baseline_metrics": ["champion_version", "test_set_version"],
     "weekly_evaluation": ["task_success_this_week", "task_success_baseline"],
     "eval_test_set": ["eval_set_version", "dagster/row_count"],
+    "rollout": ["summary"],
+    "serving_flags": ["summary"],
 }
 
 
@@ -235,6 +237,71 @@ def cmd_approve(args: argparse.Namespace) -> int:
     )
     _champion_summary(args)
     return status
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    """Show the serving flag, or flip it: one run of set_serving_flag, applied by the next
+    scoring run."""
+    if args.state is None:
+        from assets.serving import current_flag
+        from resources.snapshots import SnapshotStore, snapshot_root
+
+        home = activate(resolve_home(args.home))
+        flag = current_flag(SnapshotStore(snapshot_root(home.root)))
+        if flag is None:
+            print("serving flag: on (never flipped)")
+        else:
+            shown = f"pin {flag['version']}" if flag["state"] == "pin" else flag["state"]
+            print(
+                f"serving flag: {shown}, set by {flag['actor']} at {flag['at']}: {flag['reason']}"
+            )
+        return 0
+    if args.state == "pin" and not args.version:
+        raise SystemExit("afterlaunch flag pin needs a VERSION")
+    if not args.reason:
+        raise SystemExit("a flag change needs --reason: it is what the next person reads")
+    change = {"state": args.state, "reason": args.reason, "actor": args.actor}
+    if args.state == "pin":
+        change["version"] = args.version
+    return _run(args, "set_serving_flag", {"serving_flags": change})
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """Show the rollout in progress (or the last one), or stop it by hand."""
+    if args.action == "stop":
+        change = {"action": "rollback", "reason": args.reason or "stopped by hand"}
+        return _run(args, "rollout_step", {"rollout": {**change, "actor": args.actor}})
+    from assets.serving import current_rollout
+    from resources.snapshots import SnapshotStore, snapshot_root
+
+    home = activate(resolve_home(args.home))
+    store = SnapshotStore(snapshot_root(home.root))
+    record = current_rollout(store)
+    if record is None:
+        print("no rollout has been started")
+        return 0
+    print(
+        f"rollout {record['id']}: version {record['version']} vs champion "
+        f"{record['champion_version']}, {record['state']} at {record['fraction']:.0%}"
+    )
+    triggers = record["triggers"]
+    print(
+        f"  triggers agreed at the start: task success below {triggers['task_success_floor']:.3f}"
+        f" (baseline {triggers['baseline_task_success']:.3f} - "
+        f"{triggers['task_success_drop_points']:g} points) or error rate above "
+        f"{triggers['max_error_rate']:.0%}"
+    )
+    for event in record["events"]:
+        print(
+            f"  {event['date']} {event['action']:<11} {event['state']:<11} "
+            f"{event['fraction']:>4.0%}  {event['actor']}: {event['reason']}"
+        )
+    days = store.partitions("rollout_comparison")
+    if days:
+        latest = store.read("rollout_comparison", days[-1])
+        if latest["rollout_id"] == record["id"]:
+            print(f"  on the same traffic ({days[-1]}): {latest['proof']}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -359,6 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor", help="who approves (default: your user name)")
     p.set_defaults(func=cmd_approve)
 
+    p = with_home(sub.add_parser("flag", help="show or flip the serving flag: off | on | pin V"))
+    p.add_argument("state", nargs="?", choices=["on", "off", "pin"])
+    p.add_argument("version", nargs="?", help="with pin: the version to serve to everyone")
+    p.add_argument("--reason", help="why (required to flip it)")
+    p.add_argument("--actor", help="who (default: the OS user)")
+    p.set_defaults(func=cmd_flag)
+    p = with_home(sub.add_parser("rollout", help="show the rollout, or stop it by hand"))
+    p.add_argument("action", nargs="?", choices=["status", "stop"], default="status")
+    p.add_argument("--reason", help="why it is stopped")
+    p.add_argument("--actor", help="who (default: the OS user)")
+    p.set_defaults(func=cmd_rollout)
     p = with_home(sub.add_parser("evaluate", help="evaluate @challenger against @champion"))
     p.set_defaults(func=cmd_evaluate)
 

@@ -12,10 +12,12 @@ from dagster import Definitions, EnvVar
 from assets.deployment import baseline_metrics, champion
 from assets.evaluation import challenger_evaluation, eval_test_set, eval_test_set_pinned
 from assets.features import FEATURE_CHECKS, ticket_features
+from assets.flags import serving_flags
 from assets.labels import LABEL_CHECKS, ticket_labels
 from assets.predictions import prediction_drift, predictions
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
+from assets.rollout import rollout, rollout_comparison, rollout_triggers
 from assets.training import challenger_model, training_set
 from assets.weekly import weekly_evaluation, weekly_task_success
 from orchestration.jobs import JOBS, SCHEDULES
@@ -43,7 +45,10 @@ defs = Definitions(
         challenger_evaluation,
         champion,
         baseline_metrics,
+        rollout,
+        serving_flags,
         predictions,
+        rollout_comparison,
         weekly_evaluation,
     ],
     asset_checks=[
@@ -53,6 +58,7 @@ defs = Definitions(
         *FEATURE_CHECKS,
         eval_test_set_pinned,
         prediction_drift,
+        rollout_triggers,
         weekly_task_success,
     ],
     jobs=JOBS,

@@ -33,11 +33,14 @@ from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
 from orchestration.simulated_daemon import SimulatedDaemon
 from orchestration.simulation.crm import CrmSimulator
+from orchestration.simulation.operators import register_by_hand
 from orchestration.timeline import Timeline
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, outbox_path
 from resources.clock import SIMULATED_NOW
 from resources.policy import POLICY_FILE
+from resources.registry import ModelRegistry
+from resources.snapshots import SnapshotStore, snapshot_root
 
 log = logging.getLogger("afterlaunch.demo")
 
@@ -175,6 +178,8 @@ def _production(
         current["day"] = number
         now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
         began = time.monotonic()
+        for action in scenario.actions_on(number):
+            _act(instance, home, action, number, timeline)
         report = daemon.tick(now)
         timeline.costs.append(
             {
@@ -198,6 +203,38 @@ def _production(
         _progress(scenario, number, report.runs)
 
 
+def _act(
+    instance: DagsterInstance, home: Home, action: dict, number: int, timeline: Timeline
+) -> None:
+    """A person's action, at noon of its day (before that day is scored)."""
+    at = _at(timeline.scenario.day(number), clock_time(12))
+    os.environ[SIMULATED_NOW] = at.isoformat()
+    actor = action.get("actor", "data scientist")
+    reason = action.get("reason", action["kind"])
+    if action["kind"] == "flag":
+        config = {"state": action["state"], "reason": reason, "actor": actor}
+        if action.get("version"):
+            config["version"] = str(action["version"])
+        outcome = run_job(
+            instance,
+            "set_serving_flag",
+            None,
+            run_config={"ops": {"serving_flags": {"config": config}}},
+        )
+        for event in timeline.record_run(outcome, number):
+            log.info("day %d: %s", number, _describe(event))
+        if not outcome.success:
+            raise RuntimeError(f"flag action on day {number} failed (run {outcome.run_id})")
+        return
+    registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
+    store = SnapshotStore(snapshot_root(home.root))
+    version = register_by_hand(registry, store, action["recipe"], reason, actor, at)
+    event = timeline.add(
+        number, "model_registered", version=version, trigger="by hand", reason=reason
+    )
+    log.info("day %d: %s", number, _describe(event))
+
+
 def _on_run(timeline: Timeline, outcome: RunOutcome, number: int) -> None:
     for event in timeline.record_run(outcome, number):
         if event["kind"] in (
@@ -205,6 +242,8 @@ def _on_run(timeline: Timeline, outcome: RunOutcome, number: int) -> None:
             "challenger_evaluated",
             "promoted",
             "rolled_back",
+            "rollout_step",
+            "flag_changed",
         ):
             log.info("day %d: %s", number, _describe(event))
 
@@ -238,6 +277,13 @@ def _describe(event: dict) -> str:
         return f"version {event['version']} promoted (was {event['previous']})"
     if kind == "rolled_back":
         return f"rolled back {event['from']} -> {event['to']}: {event['reason']}"
+    if kind == "rollout_step":
+        where = f" at {event['fraction']:.0%}" if event["state"] == "canary" else ""
+        move = f"{event['action']} -> {event['state']}{where}"
+        return f"rollout of {event['version']}: {move} ({event['reason']})"
+    if kind == "flag_changed":
+        pinned = f" {event['version']}" if event["state"] == "pin" else ""
+        return f"serving flag {event['state']}{pinned} by {event['actor']}: {event['reason']}"
     if kind == "alert_sent":
         return f"alert to {event['owner']} ({event['delivery']}): {event['check']}"
     return kind
@@ -250,6 +296,8 @@ READABLE = (
     "challenger_evaluated",
     "promoted",
     "rolled_back",
+    "rollout_step",
+    "flag_changed",
 )
 
 
@@ -274,6 +322,11 @@ def summary_lines(result: DemoResult) -> list[str]:
         f"{summary['retrainings_requested']}; promoted: {summary['promotions']}; rejected: "
         f"{summary['rejected']}"
     )
+    for item in summary["rollouts"]:
+        lines.append(
+            f"rollout of version {item['version']}: {' -> '.join(item['path'])} "
+            f"(day {item['day']}: {item['reason']})"
+        )
     lines.append(
         f"ERROR checks no incident explains: {summary['clean_day_errors']}"
         + (f" ({summary['clean_day_error_checks']})" if summary["clean_day_errors"] else "")

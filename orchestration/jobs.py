@@ -28,9 +28,10 @@ raw_ingestion = define_asset_job(
 # After launch: one day of data as above, then scored by the champion. The daily schedule's job.
 daily_production = define_asset_job(
     "daily_production",
-    selection=AssetSelection.assets(*_DAY, "ticket_profiles", "predictions"),
+    selection=AssetSelection.assets(*_DAY, "ticket_profiles", "predictions", "rollout_comparison"),
     description="One day in production: ingest and check the data, profile it, check drift, "
-    "collect labels, compute features, score the tickets with @champion and check the scores.",
+    "collect labels, compute features, score the tickets (the champion, a rollout's canary, "
+    "or what the serving flag says), check the scores and judge a rollout's triggers.",
 )
 
 # Rebuild the agreed picture of the inputs from the clean days of the reference window.
@@ -114,6 +115,30 @@ rebaseline = define_asset_job(
     description="Re-record the champion's baseline on the current evaluation test set.",
 )
 
+# One move of a rollout (run config: action start | advance | rollback | abandon, reason).
+rollout_step = define_asset_job(
+    "rollout_step",
+    selection=AssetSelection.assets("rollout"),
+    description="Start a rollout of the gate-passed challenger (shadow), advance its canary a "
+    "step, or roll it back; every move is recorded with its reason.",
+)
+
+# The end of a rollout that proved itself: promote, record the baseline, close the rollout.
+complete_rollout = define_asset_job(
+    "complete_rollout",
+    selection=AssetSelection.assets("champion", "baseline_metrics", "rollout"),
+    description="Promote the rolled-out challenger after its full schedule with the triggers "
+    "quiet, record its baseline and mark the rollout promoted.",
+)
+
+# Flip the serving flag: off (rule-based default), pin VERSION, or on.
+set_serving_flag = define_asset_job(
+    "set_serving_flag",
+    selection=AssetSelection.assets("serving_flags"),
+    description="Switch the model off (rule-based default), pin a version, or switch it on; "
+    "the next scoring run applies it (`afterlaunch flag`).",
+)
+
 weekly_evaluation_job = define_asset_job(
     "evaluate_weekly",
     selection=AssetSelection.assets("weekly_evaluation"),
@@ -156,6 +181,9 @@ JOBS = [
     draw_test_set,
     change_champion,
     rebaseline,
+    rollout_step,
+    complete_rollout,
+    set_serving_flag,
     weekly_evaluation_job,
 ]
 SCHEDULES = [daily_production_schedule, weekly_evaluation_schedule, monthly_retraining_schedule]

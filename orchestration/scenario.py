@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.simulation.incidents import Incident, parse_incidents
+from orchestration.simulation.operators import ACTION_KINDS, RECIPES
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.yaml"
 
@@ -23,6 +24,9 @@ class Scenario:
     name: str = "custom"
     # Policy overrides for this scenario's deployment (written to <home>/policy.yaml).
     policy: dict = field(default_factory=dict)
+    # What people do on given days (orchestration/simulation/operators.py): dicts with
+    # `kind`, `day` (a number) and the action's own keys.
+    actions: list[dict] = field(default_factory=list)
 
     @property
     def end(self) -> date:
@@ -33,6 +37,9 @@ class Scenario:
 
     def incidents_on(self, day: date) -> list[Incident]:
         return [i for i in self.incidents if i.day == day]
+
+    def actions_on(self, number: int) -> list[dict]:
+        return [a for a in self.actions if a["day"] == number]
 
 
 def load_scenario(
@@ -60,4 +67,24 @@ def load_scenario(
     if not isinstance(policy, dict):
         raise ValueError(f"scenario {path.name}: policy must be a mapping of overrides")
     chosen_seed = int(seed if seed is not None else spec.get("seed", 7))
-    return Scenario(start, total, chosen_seed, reference_days, incidents, path.stem, policy)
+    actions = [_action(path.name, a, start) for a in spec.get("actions", []) or []]
+    actions = [a for a in actions if a["day"] <= total]
+    return Scenario(
+        start, total, chosen_seed, reference_days, incidents, path.stem, policy, actions
+    )
+
+
+def _action(name: str, item: dict, start: date) -> dict:
+    item = dict(item)
+    if item.get("kind") not in ACTION_KINDS:
+        raise ValueError(f"scenario {name}: action kind {item.get('kind')!r} not in {ACTION_KINDS}")
+    day = item.get("day")
+    if not isinstance(day, int):  # an ISO date
+        day = (date.fromisoformat(str(day)) - start).days + 1
+    if day < 1:
+        raise ValueError(f"scenario {name}: action {item['kind']} on day {day}, before the start")
+    if item["kind"] == "flag" and item.get("state") not in ("on", "off", "pin"):
+        raise ValueError(f"scenario {name}: a flag action needs state on, off or pin")
+    if item["kind"] == "hand_registered_model" and item.get("recipe") not in RECIPES:
+        raise ValueError(f"scenario {name}: hand_registered_model needs a recipe in {RECIPES}")
+    return {**item, "day": day}

@@ -24,6 +24,7 @@ from dagster import (
 
 from assets.evaluation import find_evaluation
 from assets.history import latest_metadata, latest_unpartitioned
+from assets.serving import current_rollout
 from checks.retraining import (
     Trigger,
     drift_trigger,
@@ -31,6 +32,7 @@ from checks.retraining import (
     label_trigger,
     next_test_set_version,
 )
+from checks.rollout import is_active, next_move
 from orchestration.alerts import (
     alert_key,
     alert_payload,
@@ -40,7 +42,13 @@ from orchestration.alerts import (
     route,
 )
 from orchestration.check_history import check_key, evaluations
-from orchestration.jobs import evaluate_challenger, refresh_test_set, retraining
+from orchestration.jobs import (
+    complete_rollout,
+    evaluate_challenger,
+    refresh_test_set,
+    retraining,
+    rollout_step,
+)
 from resources.alerts import AlertDeliveryError, AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
@@ -214,6 +222,95 @@ def challenger_sensor(
     )
 
 
+def _rollout_request(job: str, key: str, config: dict, reason: str) -> RunRequest:
+    return RunRequest(
+        run_key=key,
+        job_name=job,
+        run_config={"ops": config},
+        tags={TRIGGER_TAG: "rollout", REASON_TAG: reason[:250]},
+    )
+
+
+@sensor(jobs=[rollout_step, complete_rollout], minimum_interval_seconds=3600, default_status=ON)
+def rollout_sensor(
+    context: SensorEvaluationContext,
+    policy: PolicyResource,
+    clock: ClockResource,
+    storage: HomeStorage,
+    registry: ModelRegistry,
+):
+    """Starts a rollout for a challenger the gate passed, then every day: rolls it back when a
+    trigger fired, advances the canary on the policy's schedule, and promotes it (or abandons
+    it) at the end. The decision is `checks.rollout.next_move`."""
+    rules = policy.load()
+    store = storage.snapshots
+    record = current_rollout(store)
+    if not is_active(record):
+        return _maybe_start(store, registry, rules, record)
+    comparisons = [
+        c
+        for d in store.partitions("rollout_comparison")[-1:]
+        for c in [store.read("rollout_comparison", d)]
+        if c["rollout_id"] == record["id"]
+    ]
+    latest = comparisons[0] if comparisons else {"fired": [], "proven": None, "proof": "none yet"}
+    move = next_move(record, clock.now().date(), latest["fired"], latest["proven"], latest["proof"])
+    rid, step = record["id"], record["step"]
+    if move.action == "wait":
+        return SkipReason(f"rollout {rid}: {move.reason}")
+    if move.action == "complete":
+        version = record["version"]
+        config = {
+            "champion": {
+                "config": {
+                    "action": "promote",
+                    "version": version,
+                    "actor": "rollout",
+                    "reason": f"rollout {rid} completed: {move.reason}",
+                }
+            },
+            "rollout": {
+                "config": {"action": "complete", "actor": "rollout", "reason": move.reason}
+            },
+        }
+        return _rollout_request(
+            complete_rollout.name, f"rollout-complete:{rid}", config, move.reason
+        )
+    config = {
+        "rollout": {"config": {"action": move.action, "actor": "rollout", "reason": move.reason}}
+    }
+    key = f"rollout-{move.action}:{rid}" + (f":{step + 1}" if move.action == "advance" else "")
+    return _rollout_request(rollout_step.name, key, config, move.reason)
+
+
+def _maybe_start(store, registry: ModelRegistry, rules, record: dict | None):
+    if not rules.rollout.enabled:
+        return SkipReason("rollouts are off in the policy: the gate promotes directly")
+    if not store.partitions("challenger_evaluation"):
+        return SkipReason("no challenger evaluated yet")
+    evaluation = store.read("challenger_evaluation", None)
+    version = evaluation["challenger_version"]
+    champion = registry.version_for_alias("champion")
+    if evaluation["verdict"] != "promote":
+        return SkipReason(f"latest challenger {version}: gate verdict {evaluation['verdict']}")
+    if record is not None and record["version"] == version:
+        return SkipReason(f"version {version} was rolled out already ({record['state']})")
+    if champion is None or evaluation["champion_version"] != champion:
+        return SkipReason(
+            f"version {version} was judged against champion {evaluation['champion_version']}, "
+            f"the champion is {champion}: it needs a new evaluation"
+        )
+    reason = (
+        f"gate passed against champion {champion} on test set v{evaluation['test_set']['version']}"
+    )
+    config = {
+        "rollout": {
+            "config": {"action": "start", "version": version, "actor": "rollout", "reason": reason}
+        }
+    }
+    return _rollout_request(rollout_step.name, f"rollout-start:{version}", config, reason)
+
+
 @sensor(minimum_interval_seconds=60, default_status=ON)
 def alert_sensor(
     context: SensorEvaluationContext,
@@ -280,5 +377,6 @@ SENSORS = [
     label_retraining_sensor,
     performance_retraining_sensor,
     challenger_sensor,
+    rollout_sensor,
     alert_sensor,
 ]

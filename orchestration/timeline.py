@@ -127,6 +127,32 @@ class Timeline:
                         previous=meta["previous_version"],
                     )
                 )
+        if "rollout" in made:
+            meta = made["rollout"]
+            added.append(
+                self.add(
+                    number,
+                    "rollout_step",
+                    action=meta["action"],
+                    state=meta["state"],
+                    version=meta["version"],
+                    fraction=meta["fraction"],
+                    reason=meta["reason"],
+                    actor=meta["actor"],
+                )
+            )
+        if "serving_flags" in made:
+            meta = made["serving_flags"]
+            added.append(
+                self.add(
+                    number,
+                    "flag_changed",
+                    state=meta["state"],
+                    version=meta["version"],
+                    reason=meta["reason"],
+                    actor=meta["actor"],
+                )
+            )
         if outcome.step_errors:  # a blocking check's stop is in check_failed already
             added.append(
                 self.add(number, "step_failed", job=outcome.job, errors=outcome.step_errors)
@@ -155,10 +181,16 @@ class Timeline:
                     "retrainings": _retrainings_for(incident, self.events, self.number_of),
                 }
             )
+        stopped = {e["date"] for e in self.of_kind("rollout_step") if e["state"] == "rolled_back"}
         unexplained = [
             e
             for e in failures
-            if e["level"] == "error" and not any(_explains(i, e) for i in self.scenario.incidents)
+            if e["level"] == "error"
+            and not any(_explains(i, e) for i in self.scenario.incidents)
+            # a trigger that fired is explained by the rollback it caused (that is its job)
+            and not (
+                e["check"] == "rollout_triggers" and {e["date"], _next_day(e["date"])} & stopped
+            )
         ]
         return {
             "incidents": incidents,
@@ -173,6 +205,8 @@ class Timeline:
                 if e["decision"] not in ("promote",)
             ],
             "alerts_sent": len(self.of_kind("alert_sent")),
+            "rollouts": _rollouts(self.of_kind("rollout_step")),
+            "flag_changes": len(self.of_kind("flag_changed")),
         }
 
     def as_json(self) -> dict:
@@ -188,6 +222,24 @@ class Timeline:
             "summary": self.summary(),
             "costs": self.costs,
         }
+
+
+def _next_day(iso: str) -> str:
+    return (date.fromisoformat(iso) + timedelta(days=1)).isoformat()
+
+
+def _rollouts(steps: list[dict]) -> list[dict]:
+    """Per rolled-out version: the path it took (shadow, 1%, 5%, ...) and how it ended."""
+    by_version: dict[str, dict] = {}
+    for e in steps:
+        item = by_version.setdefault(e["version"], {"version": e["version"], "path": []})
+        item["path"].append(
+            "shadow"
+            if e["state"] == "shadow"
+            else (f"{e['fraction']:.0%}" if e["state"] == "canary" else e["state"])
+        )
+        item["outcome"], item["day"], item["reason"] = e["state"], e["day"], e["reason"]
+    return list(by_version.values())
 
 
 def _judged_days(incident: Incident) -> tuple[date, date]:

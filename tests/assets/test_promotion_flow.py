@@ -28,6 +28,9 @@ BASE_POLICY = {
         "floors": {"roc_auc": 0.55, "task_success": 0.5, "log_loss": 0.7, "ece": 0.1},
         "min_slice_size": 20,
     },
+    # The gate's own story: a passing challenger replaces the champion at once. The rollout
+    # (shadow, canary) is covered by tests/orchestration/test_demo_loop.py.
+    "rollout": {"enabled": False},
 }
 
 
@@ -222,3 +225,53 @@ def test_the_command_line_drives_the_same_operations(world, capsys):
     assert world.aliases == ("5", "1")
     assert main(["reproduce", "2", *home]) == 0
     assert "version 2: reproduced exactly" in capsys.readouterr().out
+
+
+def test_a_serving_flag_takes_effect_on_the_next_scoring_run(world, capsys):
+    """Runs after the stories above (champion 5). One CLI command per flip; each flip is a
+    materialization of serving_flags with who and why; the next scoring run applies it."""
+    from orchestration.cli import main
+
+    home = ["--home", str(world.home.root)]
+    reference = {"ops": {"reference_profile": {"config": {"end_date": END.isoformat()}}}}
+    assert run_job(world.instance, "reference_refresh", None, run_config=reference).success
+    store = SnapshotStore(snapshot_root(world.home.root))
+
+    def score(day: date):
+        outcome = run_job(world.instance, "daily_production", day.isoformat())
+        assert outcome.success, outcome.step_errors
+        return store.read("predictions", day.isoformat())
+
+    champion = world.registry.version_for_alias("champion")
+    before = score(END)
+    assert set(before["model_version"]) == {champion} and set(before["arm"]) == {"champion"}
+
+    assert main(["flag", "off", *home, "--reason", "odd suggestions", "--actor", "lead"]) == 0
+    day = END - timedelta(days=1)
+    off = score(day)
+    assert set(off["model_version"]) == {"rules"} and set(off["arm"]) == {"flag_off"}
+    priorities = store.read("ticket_features", day.isoformat()).set_index("ticket_id")["priority"]
+    urgent = priorities.loc[off["ticket_id"]].to_numpy() == "urgent"
+    assert (off["escalate"].to_numpy() == urgent).all()  # the rule-based default decided
+
+    assert main(["flag", "pin", "1", *home, "--reason", "known good", "--actor", "lead"]) == 0
+    pinned = score(END - timedelta(days=2))
+    assert set(pinned["model_version"]) == {"1"} and set(pinned["arm"]) == {"pinned"}
+
+    assert main(["flag", "on", *home, "--reason", "all clear", "--actor", "lead"]) == 0
+    back = score(END - timedelta(days=3))
+    assert set(back["model_version"]) == {champion}
+    capsys.readouterr()
+    assert main(["flag", *home]) == 0
+    assert "serving flag: on, set by lead" in capsys.readouterr().out
+    flips = world.instance.fetch_materializations(
+        AssetKey("serving_flags"), limit=10, ascending=True
+    ).records
+    trail = [
+        (
+            r.asset_materialization.metadata["state"].value,
+            r.asset_materialization.metadata["reason"].value,
+        )
+        for r in flips
+    ]
+    assert trail == [("off", "odd suggestions"), ("pin", "known good"), ("on", "all clear")]

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from dagster import DagsterInstance
 from sklearn.dummy import DummyClassifier
@@ -28,6 +29,11 @@ policy:
   retraining:
     cooldown_days: 2
     new_labels_min_rows: 1000000
+  rollout:  # the default schedule takes 16 days; the same machinery, shorter
+    shadow_days: 1
+    steps: [{fraction: 0.5, days: 1}, {fraction: 1.0, days: 1}]
+actions:
+  - {kind: hand_registered_model, day: 11, recipe: leaky_tree, reason: "notebook model"}
 incidents:
   - {kind: volume_drop, day: 12, fraction: 0.5}
   - {kind: covariate_shift, day: 13, days: 3, column: first_response_minutes, k: 1.0}
@@ -94,6 +100,37 @@ def test_the_better_model_after_the_concept_drift_is_promoted(demo):
     promoted = [e for e in events if e["kind"] == "promoted"]
     assert [e["version"] for e in promoted] == ["1", version]
     assert promoted[-1]["day"] >= performance["day"]
+    # Not on the test set alone: shadow, the canary's schedule, then the proof on traffic.
+    steps = [e for e in events if e["kind"] == "rollout_step" and e["version"] == version]
+    assert [(e["action"], e["state"], e["fraction"]) for e in steps] == [
+        ("start", "shadow", 0.0),
+        ("advance", "canary", 0.5),
+        ("advance", "canary", 1.0),
+        ("complete", "promoted", 0.0),
+    ]
+    assert "on the same" in steps[-1]["reason"] and "lies above 0" in steps[-1]["reason"]
+    assert steps[-1]["day"] == promoted[-1]["day"]
+
+
+def test_a_model_that_memorised_the_test_set_passes_the_gate_and_the_canary_rolls_it_back(demo):
+    home, _, document, _ = demo
+    events = document["events"]
+    [hand] = [e for e in events if e["kind"] == "model_registered" and e["trigger"] == "by hand"]
+    [verdict] = [
+        e for e in events if e["kind"] == "challenger_evaluated" and e["version"] == hand["version"]
+    ]
+    assert verdict["decision"] == "promote"  # perfect on the test set it was trained on
+    steps = [e for e in events if e["kind"] == "rollout_step" and e["version"] == hand["version"]]
+    assert steps[0]["state"] == "shadow" and steps[-1]["state"] == "rolled_back"
+    assert steps[-2]["state"] == "canary" and steps[-2]["fraction"] > 0  # it served a canary
+    assert steps[-1]["actor"] == "rollout" and "roll back" in steps[-1]["reason"]
+    # The canary served real tickets with the hand-registered version, recorded per row.
+    store = SnapshotStore(snapshot_root(home.root))
+    served = pd.concat(store.read("predictions", d) for d in store.partitions("predictions"))
+    canary = served[served["arm"] == "canary"]
+    assert hand["version"] in set(canary["model_version"])
+    assert hand["version"] not in {e["version"] for e in events if e["kind"] == "promoted"}
+    assert document["summary"]["rollouts"][0]["outcome"] == "rolled_back"
 
 
 def test_no_error_check_on_a_day_without_an_incident(demo):
@@ -170,6 +207,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         "label_retraining_sensor",
         "performance_retraining_sensor",
         "challenger_sensor",
+        "rollout_sensor",
         "alert_sensor",
     }
     daemon = subprocess.Popen(
