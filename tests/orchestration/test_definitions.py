@@ -25,6 +25,7 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_project():
         "label_retraining_sensor",
         "performance_retraining_sensor",
         "challenger_sensor",
+        "rollout_sensor",
         "alert_sensor",
     }
     for sensor in sensors.values():
