@@ -293,6 +293,35 @@ class RolloutRules(_Strict):
         return self
 
 
+class ReadinessRules(_Strict):
+    """The readiness report: the five questions and the four monitoring layers."""
+
+    week_days: int = Field(7, ge=1, description="days that make 'this week'")
+    month1_days: int = Field(30, ge=1, description="days after launch that make 'month 1'")
+    segments: list[str] = Field(
+        default_factory=lambda: ["channel", "region", "plan_tier"],
+        description="columns the performance layer is broken down by",
+    )
+    task_success_drop_points: float = Field(
+        5.0, gt=0, description="task success this many points below the baseline: fail"
+    )
+    adoption_drop: float = Field(
+        0.20, gt=0, lt=1, description="adoption this share below month 1: the collapse signal"
+    )
+    handle_time_rise: float = Field(
+        0.05, ge=0, description="handle time this share above the pre-deployment baseline: fail"
+    )
+    schema_errors_days: int = Field(30, ge=1, description="look-back for schema errors")
+    stages: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "triage model (task success)": {"min": 0.80},
+            "agent review (acceptance rate)": {"min": 0.75},
+            "resolution (handle time vs pre-deployment)": {"max": 1.0},
+        },
+        description="each stage of the workflow against its own threshold ({min} or {max})",
+    )
+
+
 class AlertRoute(_Strict):
     """Who hears about which checks, and how fast."""
 
@@ -362,6 +391,7 @@ class Policy(_Strict):
     output: OutputRules = OutputRules()
     retraining: RetrainingRules = RetrainingRules()
     rollout: RolloutRules = RolloutRules()
+    readiness: ReadinessRules = ReadinessRules()
     alerts: AlertRules = AlertRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:

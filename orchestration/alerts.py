@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from assets.check_history import Evaluation
 from checks.policy import AlertRules
-from orchestration.check_history import Evaluation
 from resources.alerts import Alert
 
 

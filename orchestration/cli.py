@@ -304,6 +304,41 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The five questions, from the latest readiness_report (text, or --json)."""
+    import json
+
+    from resources.snapshots import SnapshotStore, snapshot_root
+
+    home = activate(resolve_home(args.home))
+    store = SnapshotStore(snapshot_root(home.root))
+    days = store.partitions("readiness_report")
+    if not days:
+        print("no readiness report yet: it is refreshed by every daily_production run")
+        return 1
+    report = store.read("readiness_report", days[-1])
+    if args.json:
+        document = {
+            "asset": "readiness_report",
+            "partition": days[-1],
+            "overall": report["overall"],
+            "week": report["week"],
+            "questions": report["questions"],
+            "stages": report["stages"],
+        }
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    print(f"readiness on {report['day']} (week {report['week']}): {report['overall'].upper()}")
+    for i, q in enumerate(report["questions"], start=1):
+        print(f"{i}. [{q['status'].upper():<7}] {q['question']}")
+        print(f"   {q['answer']}")
+        print(f"   from: {', '.join(q['source'])}")
+    for stage in report["stages"]:
+        print(f"   stage {stage['stage']}: {stage['status']}")
+    print(f"HTML: {home.root / 'reports' / 'readiness.html'}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     return _run(args, "evaluate_challenger")
 
@@ -437,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why it is stopped")
     p.add_argument("--actor", help="who (default: the OS user)")
     p.set_defaults(func=cmd_rollout)
+    p = with_home(sub.add_parser("status", help="the five readiness questions, answered"))
+    p.add_argument("--json", action="store_true", help="machine-readable, with each source")
+    p.set_defaults(func=cmd_status)
     p = with_home(sub.add_parser("evaluate", help="evaluate @challenger against @champion"))
     p.set_defaults(func=cmd_evaluate)
 

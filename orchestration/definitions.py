@@ -12,11 +12,13 @@ from dagster import Definitions, EnvVar
 from assets.deployment import baseline_metrics, champion
 from assets.evaluation import challenger_evaluation, eval_test_set, eval_test_set_pinned
 from assets.features import FEATURE_CHECKS, ticket_features
+from assets.feedback import agent_actions
 from assets.flags import serving_flags
 from assets.labels import LABEL_CHECKS, ticket_labels
 from assets.predictions import prediction_drift, predictions
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
+from assets.readiness import readiness_report
 from assets.rollout import rollout, rollout_comparison, rollout_triggers
 from assets.training import challenger_model, training_set
 from assets.weekly import weekly_evaluation, weekly_task_success
@@ -38,6 +40,7 @@ defs = Definitions(
         reference_profile,
         ticket_profiles,
         ticket_labels,
+        agent_actions,
         ticket_features,
         eval_test_set,
         training_set,
@@ -50,6 +53,7 @@ defs = Definitions(
         predictions,
         rollout_comparison,
         weekly_evaluation,
+        readiness_report,
     ],
     asset_checks=[
         *RAW_TICKETS_CHECKS,

@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from orchestration.home import Home, activate
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
 from orchestration.simulated_daemon import SimulatedDaemon
+from orchestration.simulation.agents import AgentSimulator
 from orchestration.simulation.crm import CrmSimulator
 from orchestration.simulation.operators import register_by_hand
 from orchestration.timeline import Timeline
@@ -98,9 +99,16 @@ def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None
         with receiver:
             if own_webhook:  # a real HTTP channel on localhost stands in for the team's chat
                 os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = receiver.url
-            _history(instance, scenario, timeline)
+            agents = AgentSimulator(
+                home.source_url,
+                scenario.seed,
+                scenario.incidents,
+                launch=scenario.day(scenario.reference_days),
+            )
+            _history(instance, scenario, timeline, agents)
+            agents.record(scenario.day(scenario.reference_days))  # the launch day's tickets
             _launch(instance, scenario, timeline)
-            _production(instance, home, scenario, timeline)
+            _production(instance, home, scenario, timeline, agents)
     finally:
         os.environ.pop(SIMULATED_NOW, None)
         if own_webhook:
@@ -116,10 +124,15 @@ def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None
     return result
 
 
-def _history(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -> None:
-    """The days before launch: snapshot and check them (no reference, no model yet)."""
+def _history(
+    instance: DagsterInstance, scenario: Scenario, timeline: Timeline, agents: AgentSimulator
+) -> None:
+    """The days before launch: snapshot and check them (no reference, no model yet). The
+    agents work each day's tickets the day after, without a model: the handle-time baseline."""
     for number in range(1, scenario.reference_days + 1):
         day = scenario.day(number)
+        if number > 1:
+            agents.record(scenario.day(number - 1))
         os.environ[SIMULATED_NOW] = _at(day + timedelta(days=1), clock_time(2)).isoformat()
         began = time.monotonic()
         outcome = run_job(instance, "raw_ingestion", day.isoformat())
@@ -164,14 +177,29 @@ def _launch(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -
 
 
 def _production(
-    instance: DagsterInstance, home: Home, scenario: Scenario, timeline: Timeline
+    instance: DagsterInstance,
+    home: Home,
+    scenario: Scenario,
+    timeline: Timeline,
+    agents: AgentSimulator,
 ) -> None:
     first = scenario.reference_days + 1
     current = {"day": first}
+    store = SnapshotStore(snapshot_root(home.root))
+
+    def on_run(outcome: RunOutcome) -> None:
+        _on_run(timeline, outcome, current["day"])
+        if outcome.job == "daily_production" and outcome.partition:
+            # The agents work the scored tickets the next day, with the suggestions served.
+            served = (
+                store.read("predictions", outcome.partition)
+                if "predictions" in outcome.materialized
+                else None
+            )
+            agents.record(date.fromisoformat(outcome.partition), served)
+
     daemon = SimulatedDaemon(
-        instance,
-        started=_at(scenario.day(first), clock_time(6)),
-        on_run=lambda outcome: _on_run(timeline, outcome, current["day"]),
+        instance, started=_at(scenario.day(first), clock_time(6)), on_run=on_run
     )
     outbox = AlertOutbox(outbox_path(home.root))
     for number in range(first, scenario.days + 1):

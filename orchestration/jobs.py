@@ -7,7 +7,7 @@ from dagster import (
     define_asset_job,
 )
 
-_DAY = ("raw_tickets", "ticket_labels", "ticket_features")
+_DAY = ("raw_tickets", "ticket_labels", "agent_actions", "ticket_features")
 
 # One day of data: extract, check, profile, check drift, labels, features. Checks ride along.
 daily_ingestion = define_asset_job(
@@ -28,10 +28,13 @@ raw_ingestion = define_asset_job(
 # After launch: one day of data as above, then scored by the champion. The daily schedule's job.
 daily_production = define_asset_job(
     "daily_production",
-    selection=AssetSelection.assets(*_DAY, "ticket_profiles", "predictions", "rollout_comparison"),
+    selection=AssetSelection.assets(
+        *_DAY, "ticket_profiles", "predictions", "rollout_comparison", "readiness_report"
+    ),
     description="One day in production: ingest and check the data, profile it, check drift, "
     "collect labels, compute features, score the tickets (the champion, a rollout's canary, "
-    "or what the serving flag says), check the scores and judge a rollout's triggers.",
+    "or what the serving flag says), check the scores, judge a rollout's triggers and refresh "
+    "the readiness report.",
 )
 
 # Rebuild the agreed picture of the inputs from the clean days of the reference window.

@@ -22,6 +22,7 @@ from dagster import (
     sensor,
 )
 
+from assets.check_history import check_key, evaluations
 from assets.evaluation import find_evaluation
 from assets.history import latest_metadata, latest_unpartitioned
 from assets.serving import current_rollout
@@ -41,7 +42,6 @@ from orchestration.alerts import (
     immediate_message,
     route,
 )
-from orchestration.check_history import check_key, evaluations
 from orchestration.jobs import (
     complete_rollout,
     evaluate_challenger,

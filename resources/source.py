@@ -73,6 +73,12 @@ class SqlTicketSource(dg.ConfigurableResource):
         description="Table of ticket outcomes (ticket_id, escalated, known_at) read as labels.",
     )
 
+    actions_table: str = Field(
+        default="crm_agent_actions",
+        description="Table of what agents did with each ticket (used, accepted, handle time); "
+        "a CRM without it gives empty agent_actions partitions.",
+    )
+
     def table_name(self, day: dt.date) -> str:
         return f"{self.table_prefix}{day:%Y%m%d}"
 
@@ -164,6 +170,48 @@ class SqlTicketSource(dg.ConfigurableResource):
             "extracted %d labels known on %s from %s", len(df), day.isoformat(), name
         )
         return df
+
+    def extract_actions(self, day: dt.date) -> pd.DataFrame:
+        """Agent actions recorded on ``day`` (``recorded_at`` in [day, next day)), one row per
+        ticket, the latest record winning. No actions table: an empty frame (the CRM does not
+        record them; adoption is then unknown, not zero)."""
+        start = dt.datetime.combine(day, dt.time())
+        lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
+        name = self.actions_table
+        columns = [
+            "ticket_id",
+            "agent_id",
+            "used",
+            "suggested_escalation",
+            "accepted",
+            "handle_minutes",
+            "recorded_at",
+        ]
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                if not sa.inspect(conn).has_table(name):
+                    dg.get_dagster_logger().warning("no %s table in %s", name, self.masked_url)
+                    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+                query = (
+                    sa.select(*(sa.column(c) for c in columns))
+                    .select_from(sa.table(name))
+                    .where(sa.column("recorded_at") >= lo, sa.column("recorded_at") < hi)
+                )
+                df = pd.read_sql_query(query, conn)
+        finally:
+            engine.dispose()
+        df = df.drop_duplicates("ticket_id", keep="last").reset_index(drop=True)
+        return df.astype(
+            {
+                "ticket_id": "str",
+                "agent_id": "str",
+                "used": "int64",
+                "accepted": "int64",
+                "handle_minutes": "float64",
+                "suggested_escalation": "float64",
+            }
+        )
 
     def landed_batches(self) -> list[dt.date]:
         """Days with a landed table, ascending (exactly the days ``extract_day`` can read)."""

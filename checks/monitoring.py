@@ -1,0 +1,130 @@
+"""The four monitoring layers as plain functions: output (label-free estimate), performance
+(per segment, from labels and agents' actions), business (handle time) and a stage view.
+
+Confidence-based performance estimation (CBPE, as NannyML describes it): a calibrated model's
+probability p is the chance its decision is right when it says "escalate" (p >= t), and 1 - p
+when it says "do not". The mean of those is the expected task success of a day's decisions,
+known the moment they are scored; each row is a Bernoulli trial, so the estimate carries its
+own standard error. It tracks shifts in *what the model sees* (covariate shift) and assumes
+the link between features and outcome is unchanged: a concept drift leaves the confidences,
+and so the estimate, where they were. The agents' overrides are the label-free signal for that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float | None
+    std: float | None
+    n: int
+
+
+def cbpe_task_success(scores: np.ndarray, threshold: float) -> Estimate:
+    """Expected share of right decisions from calibrated probabilities (no labels needed)."""
+    p = np.asarray(scores, dtype="float64")
+    p = p[np.isfinite(p)]
+    if not len(p):
+        return Estimate(None, None, 0)
+    right = np.where(p >= threshold, p, 1.0 - p)
+    return Estimate(
+        float(right.mean()), float(np.sqrt((right * (1 - right)).sum()) / len(p)), len(p)
+    )
+
+
+def task_success(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float | None:
+    if not len(scores):
+        return None
+    return float(((np.asarray(scores) >= threshold) == (np.asarray(labels) == 1)).mean())
+
+
+def adoption_summary(actions: pd.DataFrame) -> dict:
+    """From the agents' actions: who uses the assistant, how often they override it, and the
+    handle time. `adoption` is the share of agents who handled tickets on a day and used the
+    assistant that day, over the days given (with a `day` column; else over the agents)."""
+    if actions.empty:
+        return {
+            "agents": 0,
+            "agents_using": 0,
+            "adoption": None,
+            "override_rate": None,
+            "acceptance_rate": None,
+            "handle_minutes": None,
+            "tickets": 0,
+        }
+    used = actions["used"].to_numpy(dtype=bool)
+    accepted = actions["accepted"].to_numpy(dtype=bool)
+    agents = actions["agent_id"].nunique()
+    using = actions.loc[used, "agent_id"].nunique()
+    keys = ["day", "agent_id"] if "day" in actions else ["agent_id"]
+    per_agent_day = actions.assign(used=used).groupby(keys)["used"].any()
+    return {
+        "agents": int(agents),
+        "agents_using": int(using),
+        "adoption": float(per_agent_day.mean()) if len(per_agent_day) else None,
+        "override_rate": float((used & ~accepted).sum() / used.sum()) if used.any() else None,
+        "acceptance_rate": float(accepted.sum() / used.sum()) if used.any() else None,
+        "handle_minutes": float(actions["handle_minutes"].mean()),
+        "tickets": int(len(actions)),
+    }
+
+
+def segment_performance(joined: pd.DataFrame, segments: list[str], threshold: float) -> list[dict]:
+    """Per segment value: task success (labelled rows), acceptance rate (rows an agent saw the
+    suggestion), escalation rate (the model said escalate) and error rate (no model score)."""
+    rows = []
+    for column in segments:
+        for value, part in joined.groupby(column, observed=True):
+            labelled = part[part["escalated"].notna() & part["champion_score"].notna()]
+            seen = part[part["used"] == 1] if "used" in part else part.iloc[0:0]
+            rows.append(
+                {
+                    "segment": column,
+                    "value": str(value),
+                    "tickets": int(len(part)),
+                    "task_success": task_success(
+                        labelled["score"].to_numpy(), labelled["escalated"].to_numpy(), threshold
+                    ),
+                    "acceptance_rate": float(seen["accepted"].mean()) if len(seen) else None,
+                    "escalation_rate": float(part["escalate"].mean()) if len(part) else None,
+                    "error_rate": float(part["champion_score"].isna().mean()),
+                }
+            )
+    return rows
+
+
+def stage_view(measured: dict[str, float | None], thresholds: dict[str, dict]) -> list[dict]:
+    """Each stage of a multi-stage workflow against its own threshold, so "the pipeline is at
+    74%" becomes "this stage fell below its line". `thresholds[name]` is {"min": x} or
+    {"max": x}; a stage not measured is reported, not judged."""
+    out = []
+    for name, rule in thresholds.items():
+        value = measured.get(name)
+        if value is None:
+            status = "not measured"
+        elif "min" in rule:
+            status = "ok" if value >= rule["min"] else "below its threshold"
+        else:
+            status = "ok" if value <= rule["max"] else "above its threshold"
+        out.append({"stage": name, "value": value, **rule, "status": status})
+    return out
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A tiny text chart for Markdown: one block per value, a gap where there is none."""
+    real = [v for v in values if v is not None]
+    if not real:
+        return ""
+    low, high = min(real), max(real)
+    span = (high - low) or 1.0
+    return "".join(
+        " " if v is None else BARS[min(int((v - low) / span * (len(BARS) - 1) + 0.5), 7)]
+        for v in values
+    )
