@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint validate ui bench clean
+.PHONY: demo test lint validate browser ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -27,7 +27,14 @@ validate: $(STAMP)
 		$(BIN)/dagster definitions validate -w workspace.yaml; \
 	status=$$?; rm -rf $$scratch; exit $$status
 
-test: lint validate
+# The UI test drives Debian's chromium (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the UI test"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium \
+		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update && \
+		     $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium; }; }
+
+test: lint validate browser
 	$(BIN)/python -m pytest
 
 # Side-by-side measurements; figures land in benchmarks/results/ (see benchmarks/README.md).

@@ -238,3 +238,110 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         n: t.error for n, t in ticked.items()
     }
     assert len(instance.get_runs()) == runs_before
+
+
+CHROMIUM = "/usr/bin/chromium"
+# As root, on a machine with no outside network: no sandbox, no background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_the_dagster_ui_shows_the_graph_a_failed_drift_check_and_the_readiness_report(demo):
+    """The real dagster-webserver on the demo's home, driven in Debian's headless chromium."""
+    import socket
+    import subprocess
+    import sys
+    import time as wall
+    import urllib.request
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make test` installs it"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    web = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            *("-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = wall.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/server_info", timeout=2)
+                break
+            except OSError:
+                assert wall.monotonic() < deadline, "dagster-webserver did not come up"
+                wall.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+
+            def visit(path: str) -> None:
+                page.goto(base + path)
+                skip = page.get_by_role("button", name="Skip")  # the community pop-up
+                try:
+                    skip.click(timeout=8_000)
+                except Exception:  # noqa: BLE001 - shown once per browser profile, or not
+                    pass
+
+            # The asset graph: the monitoring group with the report and the weekly evaluation.
+            visit("/locations/afterlaunch/asset-groups/monitoring")
+            page.get_by_text("readiness_report").first.wait_for(timeout=30_000)
+            page.get_by_text("weekly_evaluation").first.wait_for(timeout=30_000)
+            # A failed drift check and its per-column table.
+            visit("/assets/ticket_profiles?view=checks")
+            page.get_by_text("ticket_drift").first.wait_for(timeout=30_000)
+            page.get_by_text("Failed").first.wait_for(timeout=30_000)
+            for header in ("column", "statistic", "p_value", "decision"):
+                page.get_by_text(header, exact=True).first.wait_for(timeout=30_000)
+            page.get_by_text("first_response_minutes").first.wait_for(timeout=30_000)
+            # The readiness report, its Markdown opened from the metadata.
+            visit("/assets/readiness_report")
+            page.get_by_text("@champion is").first.wait_for(timeout=30_000)  # question 5
+            page.get_by_text("[Show Markdown]").first.click(timeout=30_000)
+            page.get_by_text("Readiness on").first.wait_for(timeout=30_000)
+            page.get_by_text("adoption vs month 1").first.wait_for(timeout=30_000)
+            browser.close()
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+
+
+def test_status_answers_the_five_questions_each_from_its_assets(demo, capsys):
+    from orchestration.cli import main
+
+    home, result, document, _ = demo
+    assert main(["status", "--json", "--home", str(home.root)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["asset"] == "readiness_report"
+    assert status["partition"] == result.scenario.end.isoformat()  # refreshed every day
+    questions = status["questions"]
+    assert len(questions) == 5
+    for q in questions:
+        assert q["answer"] and q["source"] and q["status"] in ("ok", "warn", "fail", "unknown")
+    task, pipeline, adoption, business, currency = questions
+    assert {"predictions", "ticket_labels", "baseline_metrics"} <= set(task["source"])
+    # After the post-drift model's promotion the week's labelled task success is back near
+    # the baseline re-recorded on test set v2, and the label-free estimate is close to it.
+    assert abs(task["this_week"] - task["label_free_estimate"]) < 0.05
+    assert pipeline["schema_errors_30d"]  # the schema change of day 16 is in the window
+    assert adoption["adoption_this_week"] is not None and adoption["source"] == ["agent_actions"]
+    assert business["handle_minutes_pre_deployment"] > 0
+    promoted = [e["version"] for e in document["events"] if e["kind"] == "promoted"]
+    assert currency["served"] == [promoted[-1]] and currency["status"] == "ok"
+    assert (home.reports / "readiness.html").read_text().startswith("<!doctype html>")
