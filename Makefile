@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bootstrap_speed.py
 	$(BIN)/python benchmarks/promotion_speed.py
 	$(BIN)/python benchmarks/loop_cost.py
+	$(BIN)/afterlaunch demo --home benchmarks/.demo-home > benchmarks/results/label_free_demo.log
+	$(BIN)/python benchmarks/label_free.py --home benchmarks/.demo-home
 
 ui: $(STAMP)
 	$(BIN)/afterlaunch ui $(if $(HOME_DIR),--home $(HOME_DIR),)

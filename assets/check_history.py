@@ -34,14 +34,18 @@ def check_key(asset: str, check: str) -> AssetCheckKey:
 
 
 def evaluations(
-    instance: DagsterInstance, keys: Iterable[AssetCheckKey], after_id: int = 0
+    instance: DagsterInstance,
+    keys: Iterable[AssetCheckKey],
+    after_id: int = 0,
+    limit: int = HISTORY_LIMIT,
 ) -> list[Evaluation]:
-    """Completed evaluations of the given checks stored after `after_id`, oldest first."""
+    """Completed evaluations of the given checks stored after `after_id`, oldest first (at
+    most the newest `limit` per check)."""
     found: list[Evaluation] = []
     for key in keys:
         records = instance.event_log_storage.get_asset_check_execution_history(
             key,
-            limit=HISTORY_LIMIT,
+            limit=limit,
             status={
                 AssetCheckExecutionRecordStatus.SUCCEEDED,
                 AssetCheckExecutionRecordStatus.FAILED,

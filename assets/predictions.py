@@ -108,8 +108,14 @@ def predictions(
                 if challenger
                 else "none"
             ),
-            "challenger_error_rate": float(out["challenger_error"].mean()) if challenger else 0.0,
-            "challenger_failure": served.challenger_failure or "none",
+            **(
+                {
+                    "challenger_error_rate": float(out["challenger_error"].mean()),
+                    "challenger_failure": served.challenger_failure or "none",
+                }
+                if challenger
+                else {}
+            ),
             "positive_rate": profile["positive_rate"],
             "mean_confidence": profile["mean_confidence"],
             "score_profile": MetadataValue.json(profile),

@@ -45,6 +45,7 @@ SCHEMA_CHECKS = [
     AssetCheckKey(AssetKey("raw_tickets"), "raw_tickets_contract"),
     AssetCheckKey(AssetKey("raw_tickets"), "raw_tickets_schema"),
 ]
+DRIFT_CHECK = AssetCheckKey(AssetKey("predictions"), "prediction_drift")
 EMPTY_ACTIONS = pd.DataFrame(
     {c: pd.Series(dtype="object") for c in ("ticket_id", "agent_id", "used", "accepted")}
 ).assign(handle_minutes=pd.Series(dtype="float64"))
@@ -108,13 +109,18 @@ def readiness_report(
         else pd.DataFrame({"ticket_id": pd.Series(dtype="str"), "escalated": []})
     )
     week = _span(day - timedelta(days=rules.readiness.week_days - 1), day)
+    # Actions are recorded the day after their tickets: these cover the scored days above.
+    recent_actions = _actions(store, _span(day - timedelta(days=12), day))
+    week_actions = (
+        recent_actions[recent_actions["day"].isin(week)] if len(recent_actions) else recent_actions
+    )
     inputs = ReadinessInputs(
         day=day,
         launch=launch,
         predictions=recent,
         labels=labels,
-        actions_week=_actions(store, week),
-        actions_recent=_actions(store, _span(day - timedelta(days=12), day + timedelta(days=1))),
+        actions_week=week_actions,
+        actions_recent=recent_actions,
         month1=month1,
         pre_deployment=pre,
         baseline=store.read("baseline_metrics", None),
@@ -168,7 +174,9 @@ def _pipeline(context, day: date, look_back: int) -> dict:
     volume = [
         e
         for e in evaluations(
-            context.instance, [AssetCheckKey(AssetKey("raw_tickets"), "raw_tickets_volume")]
+            context.instance,
+            [AssetCheckKey(AssetKey("raw_tickets"), "raw_tickets_volume")],
+            limit=5,
         )
         if e.partition == key
     ]
@@ -177,7 +185,7 @@ def _pipeline(context, day: date, look_back: int) -> dict:
     errors = sorted(
         {
             (e.partition, e.check)
-            for e in evaluations(context.instance, SCHEMA_CHECKS)
+            for e in evaluations(context.instance, SCHEMA_CHECKS, limit=2 * look_back)
             if not e.passed and e.severity == "ERROR" and e.partition and e.partition >= since
         }
     )
@@ -214,13 +222,7 @@ def _currency(store, registry: ModelRegistry, recent: pd.DataFrame, key: str) ->
 
 def _output(context, store, registry, recent: pd.DataFrame, week: list[str]) -> dict:
     key = week[-1]
-    drift = [
-        e
-        for e in evaluations(
-            context.instance, [AssetCheckKey(AssetKey("predictions"), "prediction_drift")]
-        )
-        if e.partition == key
-    ]
+    drift = [e for e in evaluations(context.instance, [DRIFT_CHECK], limit=5) if e.partition == key]
     this_week = recent[recent["day"].isin(week)] if len(recent) else recent
     scores = this_week["champion_score"].dropna() if len(this_week) else pd.Series(dtype=float)
     versions = sorted(set(this_week["champion_version"].dropna())) if len(this_week) else []
@@ -249,7 +251,8 @@ def _output(context, store, registry, recent: pd.DataFrame, week: list[str]) -> 
 def _input_days(context, week: list[str]) -> list[dict]:
     keys = [k for check in DATA_CHECKS for k in check.check_keys]
     latest: dict[tuple[str, str], str | None] = {}
-    for e in evaluations(context.instance, keys):  # oldest first: a re-run's verdict wins
+    # Oldest first: a re-run's verdict wins. Three per day covers the week and its re-runs.
+    for e in evaluations(context.instance, keys, limit=3 * len(week)):
         if e.partition in week:
             latest[(e.partition, e.check)] = None if e.passed else f"{e.check} ({e.severity})"
     failed = {d: sorted(v for (day, _), v in latest.items() if day == d and v) for d in week}

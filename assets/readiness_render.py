@@ -7,6 +7,15 @@ import html
 from checks.monitoring import sparkline
 
 MARK = {"ok": "✅", "warn": "⚠️", "fail": "❌", "unknown": "❔"}
+# The HTML page uses coloured words: a machine without an emoji font still reads them.
+BADGE = {"ok": "#2ca02c", "warn": "#e6a100", "fail": "#d62728", "unknown": "#888888"}
+
+
+def _badge(status: str) -> str:
+    return (
+        f'<b style="color:white;background:{BADGE[status]};padding:1px 6px;'
+        f'border-radius:3px">{status.upper()}</b>'
+    )
 
 
 def _fmt(value) -> str:
@@ -123,7 +132,7 @@ def _svg(series: dict[str, list[float | None]], width=520, height=140) -> str:
 
 def render_html(report: dict) -> str:
     rows = "".join(
-        f"<tr><td>{MARK[q['status']]}</td><td>{html.escape(q['question'])}</td>"
+        f"<tr><td>{_badge(q['status'])}</td><td>{html.escape(q['question'])}</td>"
         f"<td>{html.escape(q['answer'])}</td><td>{html.escape(', '.join(q['source']))}</td></tr>"
         for q in report["questions"]
     )
@@ -143,7 +152,7 @@ def render_html(report: dict) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>Afterlaunch readiness "
         f"{report['day']}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}</style></head><body>"
-        f"<h1>Readiness on {report['day']}: {MARK[report['overall']]} {report['overall']}</h1>"
+        f"<h1>Readiness on {report['day']}: {_badge(report['overall'])}</h1>"
         f"<p>Week {report['week']}; launched {report['launch']}.</p>"
         f"<table><tr><th></th><th>question</th><th>answer</th><th>from</th></tr>{rows}</table>"
         f"<h2>Task success per scored day</h2>{chart}"

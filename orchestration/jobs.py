@@ -44,15 +44,16 @@ reference_refresh = define_asset_job(
     description="Rebuild the reference profile from the reference window's clean days.",
 )
 
-# Train a challenger, evaluate it against the champion, promote it if the gate says yes.
+# Train a challenger, evaluate it against the champion; the gate's yes promotes the first model
+# and admits a later one to a rollout (policy `rollout`; promoted when the rollout completes).
 train_challenger = define_asset_job(
     "train_challenger",
     selection=AssetSelection.assets(
         "training_set", "challenger_model", "challenger_evaluation", "champion", "baseline_metrics"
     ),
     description="Assemble the training window, train, register as @challenger, evaluate on the "
-    "test set against the champion, and promote when the gate (and, in high-risk mode, a "
-    "person) says yes.",
+    "test set against the champion; the gate's yes (and, in high-risk mode, a person's) "
+    "promotes the first model and admits later ones to a rollout.",
 )
 
 # Train and register a challenger, nothing more: the challenger sensor sees the new version
@@ -89,11 +90,12 @@ refresh_test_set = define_asset_job(
     "champion's baseline on it (after the world changed under the model).",
 )
 
-# Evaluate the current challenger again (e.g. after a new test-set version) and act on it.
+# Evaluate the current challenger (e.g. after a new test-set version) and act on the verdict.
 evaluate_challenger = define_asset_job(
     "evaluate_challenger",
     selection=AssetSelection.assets("challenger_evaluation", "champion", "baseline_metrics"),
-    description="Evaluate @challenger against @champion and promote if the gate says yes.",
+    description="Evaluate @challenger against @champion; a yes admits it to a rollout (or "
+    "promotes it when rollouts are off).",
 )
 
 # Draw the evaluation test set (once at launch; again only with a new version).
