@@ -26,7 +26,7 @@ def test_demo_replaces_its_own_previous_home(tmp_path):
 
 def test_default_scenario_days_become_dates_and_stay_in_range():
     scenario = load_scenario()
-    assert scenario.start == date(2026, 1, 1) and scenario.days == 90
+    assert scenario.start == date(2026, 1, 1) and scenario.days == 92
     first = {}
     for incident in scenario.incidents:
         first.setdefault(incident.kind, incident.day)
@@ -38,6 +38,13 @@ def test_default_scenario_days_become_dates_and_stay_in_range():
     )
     shorter = load_scenario(days=70)
     assert all(i.day <= shorter.end for i in shorter.incidents)
+    # What people do: the hand-registered model before the concept drift, the flag after it.
+    assert [(a["kind"], a["day"]) for a in scenario.actions] == [
+        ("hand_registered_model", 55),
+        ("flag", 69),
+        ("flag", 70),
+    ]
+    assert [a["kind"] for a in load_scenario(days=60).actions] == ["hand_registered_model"]
 
 
 def test_reference_window_must_leave_days_to_monitor(tmp_path):
