@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     DagsterRunStatus,
@@ -19,12 +21,14 @@ from dagster import (
     Output,
     RunsFilter,
     asset,
+    asset_check,
 )
 
 from assets.check_history import evaluations
 from assets.features import FEATURE_CHECKS
 from assets.history import latest_metadata
 from assets.labels import LABEL_CHECKS
+from assets.metadata import table
 from assets.partitions import DAILY, day_of, key_of
 from assets.predictions import SCORE_PROFILE, _of_version
 from assets.profiles import PROFILE_CHECKS
@@ -32,7 +36,7 @@ from assets.raw_tickets import RAW_TICKETS_CHECKS
 from assets.readiness_render import render_html, render_markdown
 from assets.serving import current_flag, current_rollout
 from checks.labels import clean_labels
-from checks.monitoring import adoption_summary
+from checks.monitoring import adoption_summary, early_warning
 from checks.readiness import ReadinessInputs, build_report
 from checks.rollout import is_active
 from resources.policy import PolicyResource
@@ -257,3 +261,36 @@ def _input_days(context, week: list[str]) -> list[dict]:
             latest[(e.partition, e.check)] = None if e.passed else f"{e.check} ({e.severity})"
     failed = {d: sorted(v for (day, _), v in latest.items() if day == d and v) for d in week}
     return [{"day": d, "failed": failed[d], "failures": len(failed[d])} for d in week]
+
+
+@asset_check(asset=readiness_report, partitions_def=DAILY)
+def label_free_signals(readiness_report: dict) -> AssetCheckResult:
+    """WARN when a signal that needs no label leaves its band: the estimate of task success
+    falls (the inputs moved) or the agents' override rate rises (the suggestions went wrong,
+    a concept drift included), days before the labels can say so."""
+    daily = readiness_report["layers"]["performance"]["daily"]
+    signals = [
+        early_warning(daily, "label_free_estimate", "down"),
+        early_warning(daily, "override_rate", "up"),
+    ]
+    moved = [s for s in signals if s.moved]
+    return AssetCheckResult(
+        passed=not moved,
+        severity=AssetCheckSeverity.WARN,
+        description="; ".join(s.reason for s in (moved or signals)),
+        metadata={
+            "signals": table(
+                [
+                    {
+                        "signal": s.name,
+                        "day": s.day,
+                        "value": s.value,
+                        "low": s.low,
+                        "high": s.high,
+                        "moved": s.moved,
+                    }
+                    for s in signals
+                ]
+            )
+        },
+    )

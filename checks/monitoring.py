@@ -128,3 +128,47 @@ def sparkline(values: list[float | None]) -> str:
         " " if v is None else BARS[min(int((v - low) / span * (len(BARS) - 1) + 0.5), 7)]
         for v in values
     )
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    day: str | None
+    value: float | None
+    low: float | None
+    high: float | None
+    moved: bool
+    reason: str
+
+
+def early_warning(
+    daily: list[dict],
+    name: str,
+    direction: str,
+    window: int = 14,
+    k: float = 3.0,
+    min_spread: float = 0.01,
+) -> Signal:
+    """Has the newest value of a label-free signal left the band of the days before it?
+
+    The band is the median +- k robust standard deviations (1.4826 MAD, at least
+    `min_spread`) of up to `window` earlier values scored by the same champion (a new model
+    has its own level); `direction` is "down" (the estimate of task success) or "up" (the
+    override rate). Fewer than 7 earlier values: not judged."""
+    points = [(d["day"], d.get(name), d.get("version")) for d in daily if d.get(name) is not None]
+    if points:
+        points = [(day, v) for day, v, version in points if version == points[-1][2]]
+    if len(points) < 8:
+        return Signal(name, None, None, None, None, False, f"{name}: too few days to judge")
+    day, value = points[-1]
+    before = np.array([v for _, v in points[-1 - window : -1]])
+    centre = float(np.median(before))
+    spread = max(k * 1.4826 * float(np.median(np.abs(before - centre))), min_spread)
+    low, high = centre - spread, centre + spread
+    moved = value < low if direction == "down" else value > high
+    side = "below" if direction == "down" else "above"
+    reason = (
+        f"{name} {value:.3f} on {day} is {'' if moved else 'not '}{side} its band "
+        f"{low:.3f}..{high:.3f} (median of the {len(before)} days before +- {k:g} robust sd)"
+    )
+    return Signal(name, day, value, low, high, moved, reason)

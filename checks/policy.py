@@ -349,6 +349,7 @@ class AlertRules(_Strict):
                     "weekly_evaluation",
                     "eval_test_set",
                     "challenger_evaluation",
+                    "readiness_report",
                 ],
                 errors="digest",
                 warnings="digest",

@@ -189,9 +189,11 @@ def _daily(
         scored = part[part["champion_score"].notna()]
         done = scored[scored[LABEL].notna()]
         est = cbpe_task_success(scored["champion_score"].to_numpy(), threshold)
+        versions = sorted(set(scored["champion_version"].dropna()))
         out.append(
             {
                 "day": day,
+                "version": ",".join(versions),
                 "tickets": int(len(part)),
                 "label_free_estimate": est.value,
                 "task_success": task_success(

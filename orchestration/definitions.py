@@ -18,7 +18,7 @@ from assets.labels import LABEL_CHECKS, ticket_labels
 from assets.predictions import prediction_drift, predictions
 from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
 from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
-from assets.readiness import readiness_report
+from assets.readiness import label_free_signals, readiness_report
 from assets.rollout import rollout, rollout_comparison, rollout_triggers
 from assets.training import challenger_model, training_set
 from assets.weekly import weekly_evaluation, weekly_task_success
@@ -64,6 +64,7 @@ defs = Definitions(
         prediction_drift,
         rollout_triggers,
         weekly_task_success,
+        label_free_signals,
     ],
     jobs=JOBS,
     schedules=SCHEDULES,

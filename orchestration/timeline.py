@@ -254,7 +254,10 @@ def _explains(incident: Incident, event: dict) -> bool:
     first, last = _judged_days(incident)
     on = date.fromisoformat(event["date"])
     if incident.kind == "concept_drift":
-        return event["check"] == "weekly_task_success" and first <= on <= last
+        # The labels' weekly verdict, or the agents overriding the model (no label needed).
+        return (
+            event["check"] in ("weekly_task_success", "label_free_signals") and first <= on <= last
+        )
     return first <= on <= last
 
 

@@ -79,3 +79,41 @@ def test_each_stage_is_judged_against_its_own_threshold():
 def test_sparkline_keeps_gaps_and_order():
     line = sparkline([0.1, None, 0.5, 0.9])
     assert len(line) == 4 and line[1] == " " and line[0] < line[2] < line[3]
+
+
+def _days(values, version="1"):
+    return [
+        {"day": f"2026-03-{i + 1:02d}", "override_rate": v, "version": version}
+        for i, v in enumerate(values)
+    ]
+
+
+def test_the_early_warning_is_quiet_on_noise_and_fires_on_a_real_rise():
+    from checks.monitoring import early_warning
+
+    rng = np.random.default_rng(9)
+    # Null: 14 days of an override rate of 0.14 measured on 1,500 suggestions a day.
+    fired = 0
+    for _ in range(500):
+        series = list(rng.binomial(1_500, 0.14, size=15) / 1_500)
+        fired += early_warning(_days(series), "override_rate", "up").moved
+    assert fired / 500 <= 0.03
+    # A rise on the newest day: one daily standard error is about 0.9 points and the band's
+    # edge about 3 of them away, so +3 points is seen about half the time, +5 almost always.
+    for rise, power in ((0.03, 0.5), (0.05, 0.95)):
+        seen = 0
+        for _ in range(500):
+            series = list(rng.binomial(1_500, 0.14, size=14) / 1_500) + [
+                rng.binomial(1_500, 0.14 + rise) / 1_500
+            ]
+            seen += early_warning(_days(series), "override_rate", "up").moved
+        assert seen / 500 >= power, (rise, seen)
+
+
+def test_a_new_champion_starts_its_own_band():
+    from checks.monitoring import early_warning
+
+    days = _days([0.14] * 10) + _days([0.20], version="2")
+    days[-1]["day"] = "2026-03-20"
+    verdict = early_warning(days, "override_rate", "up")
+    assert not verdict.moved and "too few" in verdict.reason

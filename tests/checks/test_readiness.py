@@ -18,6 +18,7 @@ def _inputs(**change) -> ReadinessInputs:
             "model_version": ["3"] * 4,
             "score": [0.9, 0.1, 0.8, 0.2],
             "champion_score": [0.9, 0.1, 0.8, 0.2],
+            "champion_version": ["3"] * 4,
             "escalate": [True, False, True, False],
             "channel": ["chat"] * 4,
         }

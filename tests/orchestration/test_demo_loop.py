@@ -66,8 +66,9 @@ def test_each_incident_is_caught_on_its_day_by_the_intended_check(demo):
     for kind, check in INTENDED.items():
         assert found[kind]["detected_day"] == found[kind]["day"], found[kind]
         assert check in found[kind]["detected_by"], found[kind]
-    # Only the labels reveal a concept drift: the weekly evaluation, once a week of labels
-    # of the new world is in (labels lag up to five days; a week is seven).
+    # Only the labels (the weekly evaluation, once a week of labels of the new world is in:
+    # labels lag up to five days) or the agents' overrides reveal a concept drift; here the
+    # launch is too recent for the overrides to have a band yet.
     drift = found["concept_drift"]
     assert drift["detected_by"] == ["weekly_task_success"]
     assert drift["day"] < drift["detected_day"] <= drift["day"] + 16
