@@ -127,11 +127,20 @@ def main() -> int:
             name: (date.fromisoformat(day) + timedelta(days=lag[name])).isoformat() if day else None
             for name, day in moves.items()
         }
+        horizon = (date.fromisoformat(e["last_date"]) + timedelta(days=14)).isoformat()
+        warned = next(
+            (
+                c["date"]
+                for c in checks
+                if c["check"] == "label_free_signals" and c["date"] >= start
+            ),
+            None,
+        )
         weekly = next(
             (
                 c["date"]
                 for c in checks
-                if c["check"] == "weekly_task_success" and c["date"] >= start
+                if c["check"] == "weekly_task_success" and start <= c["date"] <= horizon
             ),
             None,
         )
@@ -144,6 +153,7 @@ def main() -> int:
                 "moved_on_day": moves,
                 "known_on": known,
                 "weekly_check_failed_on": weekly,
+                "label_free_signals_warned_on": warned,
                 "estimate_during": round(float(window["estimate"].mean()), 3),
                 "real_during": round(float(window["real"].mean()), 3),
                 "override_during": round(float(window["override_rate"].mean()), 3),
