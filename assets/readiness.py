@@ -9,6 +9,7 @@ Dagster UI, `<home>/reports/readiness.html`, and `afterlaunch status` (which rea
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckKey,
@@ -240,7 +241,7 @@ def _output(context, store, registry, recent: pd.DataFrame, week: list[str]) -> 
         if versions
         else {}
     )
-    confidence = (scores.clip(0, 1).apply(lambda p: max(p, 1 - p))).mean() if len(scores) else None
+    confidence = np.maximum(scores, 1 - scores).mean() if len(scores) else None
     meta = drift[-1].metadata if drift else {}
     return {
         "psi": meta.get("psi"),

@@ -192,13 +192,13 @@ def rollout_comparison(
     if record is None or record["id"] != rollout_id:
         raise Failure(f"predictions name rollout {rollout_id}, the stored rollout is not it")
     day = day_of(context.partition_key)
+    # Earlier days from the store; this day's rows from this run (the store may hold an
+    # older version of them).
     days = [
-        d
-        for d in store.partitions("predictions")
-        if record["started"] <= d <= context.partition_key
+        d for d in store.partitions("predictions") if record["started"] <= d < context.partition_key
     ]
     frames = {d: store.read("predictions", d) for d in days}
-    frames[context.partition_key] = predictions  # this run's rows, even before they are stored
+    frames[context.partition_key] = predictions
     ours = {d: f[f["rollout_id"] == rollout_id] for d, f in frames.items()}
     ours = {d: f for d, f in ours.items() if len(f)}
     rows = pd.concat([ours[d] for d in sorted(ours)], ignore_index=True)

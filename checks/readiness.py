@@ -3,7 +3,7 @@ recorded, each answer naming the assets it came from. Plain data in, plain dict 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -38,7 +38,6 @@ class ReadinessInputs:
     input_days: list[dict]  # per day: the failed data checks
     threshold: float
     rules: ReadinessRules
-    history: list[dict] = field(default_factory=list)  # earlier reports' daily figures
 
 
 def _status(ok: bool | None, warn: bool = False) -> str:

@@ -59,11 +59,12 @@ def compare_on_traffic(
     ok = ~rollout_rows["challenger_error"].to_numpy(dtype=bool)
     champion_says = rollout_rows["champion_score"].to_numpy(dtype="float64") >= threshold
     challenger_says = rollout_rows["challenger_score"].to_numpy(dtype="float64") >= threshold
-    labelled = rollout_rows[ok].merge(labels[["ticket_id", LABEL]], on="ticket_id", how="inner")
-    y = labelled[LABEL].to_numpy(dtype="int64") == 1
-    champion_right = (labelled["champion_score"].to_numpy(dtype="float64") >= threshold) == y
-    challenger_right = (labelled["challenger_score"].to_numpy(dtype="float64") >= threshold) == y
-    served_right = (labelled["score"].to_numpy(dtype="float64") >= threshold) == y
+    labelled, right = _right(rollout_rows, labels, threshold)
+    champion_right, challenger_right, served_right = (
+        right["champion_score"],
+        right["challenger_score"],
+        right["score"],
+    )
     arms = {
         arm: _rate(wilson(int(served_right[m].sum()), int(m.sum()), rules.confidence))
         for arm in sorted(set(labelled["arm"]))
@@ -71,11 +72,8 @@ def compare_on_traffic(
     }
     paired = paired_difference(challenger_right, champion_right, rules.confidence)
 
-    window_ok = ~window_rows["challenger_error"].to_numpy(dtype=bool)
-    window = window_rows[window_ok].merge(labels[["ticket_id", LABEL]], on="ticket_id")
-    wy = window[LABEL].to_numpy(dtype="int64") == 1
-    w_challenger = (window["challenger_score"].to_numpy(dtype="float64") >= threshold) == wy
-    w_champion = (window["champion_score"].to_numpy(dtype="float64") >= threshold) == wy
+    _, window_right = _right(window_rows, labels, threshold)
+    w_challenger, w_champion = window_right["challenger_score"], window_right["champion_score"]
     triggers = [
         error_rate_trigger(
             window_rows["challenger_error"].to_numpy(dtype=bool),
@@ -140,6 +138,21 @@ def compare_on_traffic(
         "proven": proven,
         "proof": proof,
     }
+
+
+def _right(
+    rows: pd.DataFrame, labels: pd.DataFrame, threshold: float
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The labelled rows both models scored, and per score column whether its decision was
+    right."""
+    scored = rows[~rows["challenger_error"].to_numpy(dtype=bool)]
+    labelled = scored.merge(labels[["ticket_id", LABEL]], on="ticket_id", how="inner")
+    y = labelled[LABEL].to_numpy(dtype="int64") == 1
+    right = {
+        column: (labelled[column].to_numpy(dtype="float64") >= threshold) == y
+        for column in ("score", "champion_score", "challenger_score")
+    }
+    return labelled, right
 
 
 def _proof(paired, rule: str, margin: float, min_rows: int) -> tuple[bool | None, str]:

@@ -80,6 +80,12 @@ def _registry(home):
     return ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
 
 
+def _store(home):
+    from resources.snapshots import SnapshotStore, snapshot_root
+
+    return SnapshotStore(snapshot_root(home.root))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     return _run(
         args,
@@ -114,10 +120,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from orchestration.reproduce import reproduce
-    from resources.snapshots import SnapshotStore, snapshot_root
 
     home = activate(resolve_home(args.home))
-    result = reproduce(args.version, _registry(home), SnapshotStore(snapshot_root(home.root)))
+    result = reproduce(args.version, _registry(home), _store(home))
     verdict = "reproduced exactly" if result.identical else "NOT reproduced"
     print(
         f"version {result.version}: {verdict} on {result.rows} rows "
@@ -244,10 +249,9 @@ def cmd_flag(args: argparse.Namespace) -> int:
     scoring run."""
     if args.state is None:
         from assets.serving import current_flag
-        from resources.snapshots import SnapshotStore, snapshot_root
 
         home = activate(resolve_home(args.home))
-        flag = current_flag(SnapshotStore(snapshot_root(home.root)))
+        flag = current_flag(_store(home))
         if flag is None:
             print("serving flag: on (never flipped)")
         else:
@@ -272,10 +276,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         change = {"action": "rollback", "reason": args.reason or "stopped by hand"}
         return _run(args, "rollout_step", {"rollout": {**change, "actor": args.actor}})
     from assets.serving import current_rollout
-    from resources.snapshots import SnapshotStore, snapshot_root
 
     home = activate(resolve_home(args.home))
-    store = SnapshotStore(snapshot_root(home.root))
+    store = _store(home)
     record = current_rollout(store)
     if record is None:
         print("no rollout has been started")
@@ -308,10 +311,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """The five questions, from the latest readiness_report (text, or --json)."""
     import json
 
-    from resources.snapshots import SnapshotStore, snapshot_root
-
     home = activate(resolve_home(args.home))
-    store = SnapshotStore(snapshot_root(home.root))
+    store = _store(home)
     days = store.partitions("readiness_report")
     if not days:
         print("no readiness report yet: it is refreshed by every daily_production run")

@@ -247,13 +247,10 @@ def rollout_sensor(
     record = current_rollout(store)
     if not is_active(record):
         return _maybe_start(store, registry, rules, record)
-    comparisons = [
-        c
-        for d in store.partitions("rollout_comparison")[-1:]
-        for c in [store.read("rollout_comparison", d)]
-        if c["rollout_id"] == record["id"]
-    ]
-    latest = comparisons[0] if comparisons else {"fired": [], "proven": None, "proof": "none yet"}
+    judged = store.partitions("rollout_comparison")
+    latest = store.read("rollout_comparison", judged[-1]) if judged else None
+    if latest is None or latest["rollout_id"] != record["id"]:
+        latest = {"fired": [], "proven": None, "proof": "not compared yet"}
     move = next_move(record, clock.now().date(), latest["fired"], latest["proven"], latest["proof"])
     rid, step = record["id"], record["step"]
     if move.action == "wait":

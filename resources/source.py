@@ -50,6 +50,16 @@ class SourceBatchMissing(LookupError):
 
 
 LABEL_COLUMNS = ["ticket_id", "escalated", "known_at"]
+# What agents did with each ticket's suggestion (the CRM's actions table).
+ACTION_COLUMNS = [
+    "ticket_id",
+    "agent_id",
+    "used",
+    "suggested_escalation",
+    "accepted",
+    "handle_minutes",
+    "recorded_at",
+]
 _ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -177,30 +187,17 @@ class SqlTicketSource(dg.ConfigurableResource):
         record them; adoption is then unknown, not zero)."""
         start = dt.datetime.combine(day, dt.time())
         lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
-        name = self.actions_table
-        columns = [
-            "ticket_id",
-            "agent_id",
-            "used",
-            "suggested_escalation",
-            "accepted",
-            "handle_minutes",
-            "recorded_at",
-        ]
-        engine = self._engine()
+        recorded_at = sa.column("recorded_at")
+        query = (
+            sa.select(*(sa.column(c) for c in ACTION_COLUMNS))
+            .select_from(sa.table(self.actions_table))
+            .where(recorded_at >= lo, recorded_at < hi)
+        )
         try:
-            with engine.connect() as conn:
-                if not sa.inspect(conn).has_table(name):
-                    dg.get_dagster_logger().warning("no %s table in %s", name, self.masked_url)
-                    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-                query = (
-                    sa.select(*(sa.column(c) for c in columns))
-                    .select_from(sa.table(name))
-                    .where(sa.column("recorded_at") >= lo, sa.column("recorded_at") < hi)
-                )
-                df = pd.read_sql_query(query, conn)
-        finally:
-            engine.dispose()
+            df = self._read(self.actions_table, "no agent actions table", lambda _: query)
+        except SourceBatchMissing as missing:
+            dg.get_dagster_logger().warning("%s: agent actions unknown", missing)
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in ACTION_COLUMNS})
         df = df.drop_duplicates("ticket_id", keep="last").reset_index(drop=True)
         return df.astype(
             {

@@ -22,16 +22,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from resources.source import ACTION_COLUMNS
+
 ACTIONS_TABLE = "crm_agent_actions"
-ACTION_COLUMNS = [
-    "ticket_id",
-    "agent_id",
-    "used",
-    "suggested_escalation",
-    "accepted",
-    "handle_minutes",
-    "recorded_at",
-]
 AGENTS = 60
 ADOPTION_START = 0.85  # share of agents using the assistant on a day, just after launch
 VALLEY_DEPTH, VALLEY_CENTER, VALLEY_WIDTH = 0.32, 55.0, 20.0  # days after launch
