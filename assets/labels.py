@@ -1,11 +1,11 @@
-"""ticket_labels: the outcomes that arrived on a day, and the check that nothing odd arrived.
+"""labels: the outcomes that became known in a partition, and the checks that nothing odd
+arrived; feedback: what people did with the outputs, recorded the period after scoring.
 
-A label for a ticket we never saw, a ticket labelled twice, or an escalation value that is not
-0/1 is reported here with counts and examples; training later uses only clean labels and
-records how many it left out.
+A label for a row we never saw, a row labelled twice, or a value the task cannot read is
+reported with counts and examples; training later uses only clean labels and records how many
+it left out.
 """
 
-from datetime import timedelta
 
 import pandas as pd
 from dagster import (
@@ -18,73 +18,135 @@ from dagster import (
 )
 
 from assets.metadata import check_severity, passed, table
-from assets.partitions import DAILY, day_of, key_of
-from checks.labels import judge_labels, validate_labels
+from assets.names import FEEDBACK, LABELS, RAW
+from assets.workflow import Workflow
+from checks.contract import validate_against
+from checks.labels import LabelSchema, judge_labels
 from resources.policy import PolicyResource
-from resources.source import SqlTicketSource
+from resources.source import SqlSource
 from resources.storage import HomeStorage
 
 
-@asset(
-    partitions_def=DAILY,
-    group_name="labels",
-    kinds={"sql", "parquet"},
-    owners=["team:data-engineering"],
-)
-def ticket_labels(context: AssetExecutionContext, source: SqlTicketSource) -> Output[pd.DataFrame]:
-    """Escalation outcomes that became known on this day (for tickets of earlier days)."""
-    labels = source.extract_labels(day_of(context.partition_key))
-    return Output(labels, metadata={"dagster/row_count": len(labels)})
-
-
-@asset_check(asset=ticket_labels, partitions_def=DAILY)
-def ticket_labels_contract(ticket_labels: pd.DataFrame) -> AssetCheckResult:
-    report = validate_labels(ticket_labels)
-    return AssetCheckResult(
-        passed=report.passed,
-        description=report.summary(),
-        metadata={
-            "failure_report": table(report.failures, ["column", "check", "failures", "examples"])
-        },
+def label_schema(wf: Workflow) -> LabelSchema:
+    return LabelSchema(
+        id=wf.entity.id,
+        label=wf.label.column,
+        known_at=wf.label.known_at,
+        valid=wf.task.valid_labels,
+        valid_text=wf.task.label_text,
     )
 
 
-@asset_check(asset=ticket_labels, partitions_def=DAILY)
-def ticket_labels_integrity(
-    context: AssetCheckExecutionContext,
-    ticket_labels: pd.DataFrame,
-    storage: HomeStorage,
-    policy: PolicyResource,
-) -> AssetCheckResult:
-    """Labels for unknown tickets, labels delivered twice, invalid values."""
-    loaded = policy.load()
-    rules = loaded.labels
-    day = day_of(context.partition_key)
-    store = storage.snapshots
-    window = [key_of(day - timedelta(days=i)) for i in range(rules.lookback_days + 1)]
-    raw_stored = set(store.partitions("raw_tickets"))
-    raw_days = [k for k in window if k in raw_stored]
-    known = set()
-    for key in raw_days:
-        raw = store.read("raw_tickets", key)
-        if "ticket_id" in raw:
-            known.update(raw["ticket_id"].astype("str"))
-    label_days = set(store.partitions("ticket_labels"))
-    earlier = set()
-    for key in window[1:]:
-        if key in label_days:
-            earlier.update(store.read("ticket_labels", key)["ticket_id"].astype("str"))
-    report = judge_labels(ticket_labels, known, earlier, max_bad_fraction=rules.max_bad_fraction)
-    return AssetCheckResult(
-        passed=passed(report.severity),
-        severity=check_severity(report.severity),
-        description=report.reason,
-        metadata={
-            "problems": table(report.records()),
-            "raw_days_searched": f"{raw_days[-1]} .. {raw_days[0]}" if raw_days else "none",
-            **loaded.as_metadata("labels"),
-        },
+def lookback_partitions(wf: Workflow, lookback_extra_days: int) -> int:
+    """How many earlier raw partitions a label's row may lie in: the label lag plus margin."""
+    return wf.partitions.periods_for_days(wf.label.max_lag_days + lookback_extra_days)
+
+
+def build(wf: Workflow) -> tuple[list, list]:
+    parts = wf.partitions
+    schema = label_schema(wf)
+    entity = wf.entity.id
+
+    @asset(
+        name=LABELS,
+        key_prefix=[wf.name],
+        partitions_def=parts.definition,
+        group_name="labels",
+        kinds={"sql", "parquet"},
+        owners=[f"team:{wf.owners.data_engineer}".replace(" ", "-")],
+        description=f"{wf.name}: the {wf.label.column} outcomes that became known in this "
+        "partition (for rows of earlier partitions).",
     )
+    def labels(context: AssetExecutionContext, source: SqlSource) -> Output[pd.DataFrame]:
+        found = source.labels(*parts.window(context.partition_key))
+        return Output(found, metadata={"dagster/row_count": len(found)})
+
+    @asset_check(
+        asset=wf.key(LABELS), name="labels_contract", partitions_def=parts.definition
+    )
+    def labels_contract(labels: pd.DataFrame) -> AssetCheckResult:
+        report = validate_against(wf.contracts.labels, labels)
+        return AssetCheckResult(
+            passed=report.passed,
+            description=report.summary(),
+            metadata={
+                "failure_report": table(
+                    report.failures, ["column", "check", "failures", "examples"]
+                )
+            },
+        )
+
+    @asset_check(
+        asset=wf.key(LABELS), name="labels_integrity", partitions_def=parts.definition
+    )
+    def labels_integrity(
+        context: AssetCheckExecutionContext,
+        labels: pd.DataFrame,
+        storage: HomeStorage,
+        policy: PolicyResource,
+    ) -> AssetCheckResult:
+        """Labels for unknown rows, labels delivered twice, invalid values."""
+        loaded = policy.load()
+        rules = loaded.labels
+        store = storage.snapshots
+        n = lookback_partitions(wf, rules.lookback_extra_days)
+        window = [context.partition_key, *parts.previous(context.partition_key, n)]
+        raw_stored = set(store.partitions(RAW))
+        raw_days = [k for k in window if k in raw_stored]
+        known = set()
+        for key in raw_days:
+            raw = store.read(RAW, key)
+            if entity in raw:
+                known.update(raw[entity].astype("str"))
+        label_days = set(store.partitions(LABELS))
+        earlier = set()
+        for key in window[1:]:
+            if key in label_days:
+                earlier.update(store.read(LABELS, key)[entity].astype("str"))
+        report = judge_labels(labels, known, earlier, schema, rules.max_bad_fraction)
+        return AssetCheckResult(
+            passed=passed(report.severity),
+            severity=check_severity(report.severity),
+            description=report.reason,
+            metadata={
+                "problems": table(report.records()),
+                "raw_partitions_searched": f"{raw_days[-1]} .. {raw_days[0]}"
+                if raw_days
+                else "none",
+                "label_lag_days": wf.label.max_lag_days,
+                **loaded.as_metadata("labels"),
+            },
+        )
+
+    assets, checks = [labels], [labels_contract, labels_integrity]
+    if wf.feedback is not None:
+        feedback = wf.feedback
+
+        @asset(
+            name=FEEDBACK,
+            key_prefix=[wf.name],
+            partitions_def=parts.definition,
+            group_name="labels",
+            kinds={"sql", "parquet"},
+            owners=[f"team:{wf.owners.data_engineer}".replace(" ", "-")],
+            description=f"{wf.name}: what people did with each output, recorded in this "
+            "partition (for the outputs of the one before).",
+        )
+        def feedback_asset(
+            context: AssetExecutionContext, source: SqlSource
+        ) -> Output[pd.DataFrame]:
+            found = source.feedback(*parts.window(context.partition_key))
+            used = int(found[feedback.used].sum()) if len(found) else 0
+            return Output(
+                found,
+                metadata={
+                    "dagster/row_count": len(found),
+                    "outputs_used": used,
+                    "actors": int(found[feedback.actor].nunique()) if len(found) else 0,
+                },
+            )
+
+        assets.append(feedback_asset)
+    return assets, checks
 
 
-LABEL_CHECKS = [ticket_labels_contract, ticket_labels_integrity]

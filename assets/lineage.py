@@ -26,10 +26,9 @@ def manifest_tags(manifest: Mapping[str, Any]) -> dict[str, str]:
     model = manifest["model"]
     return {
         "lineage.training_window": (
-            f"tickets {window['first_day']} .. {window['last_day']}, "
+            f"rows {window['first_day']} .. {window['last_day']}, "
             f"labels known by {window['labels_until']}"
         ),
-        "lineage.feature_snapshots": _partitions(manifest["feature_snapshots"]),
         "lineage.label_snapshots": _partitions(manifest["label_snapshots"]),
         "lineage.raw_snapshots": _partitions(manifest["raw_snapshots"]),
         "lineage.training_set_sha256": manifest["training_set_sha256"],

@@ -1,56 +1,89 @@
-"""The reference model: one place to swap the model family.
+"""Model families: how a workflow's models are built, as scikit-learn pipelines.
 
-Every family is a scikit-learn pipeline (one-hot categories, scaled numbers, a classifier)
-wrapped in sigmoid calibration, because later stages read the probabilities as confidences.
-Training is deterministic given the seed, which is what `afterlaunch reproduce` relies on.
+A family turns (categorical columns, numeric columns, hyper-parameters, seed) into an unfitted
+pipeline: one-hot categories, scaled numbers, an estimator. Classifiers are wrapped in sigmoid
+calibration, because later stages read their probabilities as confidences. Training is
+deterministic given the seed, which is what `afterlaunch reproduce` relies on.
 """
 
-from collections.abc import Callable, Mapping
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from assets.feature_definitions import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+Estimator = Callable[[Mapping[str, Any], int], Any]
+
+# Classes inside a fitted pipeline that skops does not trust by default. The registry saves
+# models with skops, which loads only listed types (no arbitrary pickle).
+TRUSTED_TYPES = [
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    estimator: Estimator
+    calibrate: bool = False  # classifiers: sigmoid calibration around the estimator
+
+    def build(
+        self,
+        categorical: Sequence[str],
+        numeric: Sequence[str],
+        hyperparameters: Mapping[str, Any],
+        seed: int,
+    ) -> Pipeline:
+        encode = ColumnTransformer(
+            [
+                ("categories", OneHotEncoder(handle_unknown="ignore"), list(categorical)),
+                ("numbers", StandardScaler(), list(numeric)),
+            ]
+        )
+        model = self.estimator(dict(hyperparameters), seed)
+        if self.calibrate:
+            # cv=3 folds are unshuffled stratified folds: deterministic, no seed needed.
+            model = CalibratedClassifierCV(model, method="sigmoid", cv=3)
+        return Pipeline([("encode", encode), ("model", model)])
 
 
 def _logistic(params: Mapping[str, Any], seed: int):
     return LogisticRegression(max_iter=2000, random_state=seed, **params)
 
 
-def _gradient_boosting(params: Mapping[str, Any], seed: int):
+def _gb_classifier(params: Mapping[str, Any], seed: int):
     return HistGradientBoostingClassifier(random_state=seed, **params)
 
 
-MODEL_FAMILIES: dict[str, Callable[[Mapping[str, Any], int], Any]] = {
-    "logistic_regression": _logistic,
-    "gradient_boosting": _gradient_boosting,
+def _ridge(params: Mapping[str, Any], seed: int):
+    return Ridge(random_state=seed, **params)
+
+
+def _gb_regressor(params: Mapping[str, Any], seed: int):
+    return HistGradientBoostingRegressor(random_state=seed, **params)
+
+
+CLASSIFIERS: dict[str, ModelFamily] = {
+    "logistic_regression": ModelFamily("logistic_regression", _logistic, calibrate=True),
+    "gradient_boosting": ModelFamily("gradient_boosting", _gb_classifier, calibrate=True),
+}
+REGRESSORS: dict[str, ModelFamily] = {
+    "ridge": ModelFamily("ridge", _ridge),
+    "gradient_boosting": ModelFamily("gradient_boosting", _gb_regressor),
 }
 
 
-# Classes inside a fitted pipeline that skops does not trust by default: the calibration wrappers.
-# The registry saves models with skops, which loads only listed types (no arbitrary pickle).
-TRUSTED_TYPES = [
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-]
-
-
-def build_model(family: str, hyperparameters: Mapping[str, Any], seed: int) -> Pipeline:
-    if family not in MODEL_FAMILIES:
-        raise ValueError(f"unknown model family {family!r}; known: {sorted(MODEL_FAMILIES)}")
-    encode = ColumnTransformer(
-        [
-            ("categories", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES),
-            ("numbers", StandardScaler(), NUMERIC_FEATURES),
-        ]
-    )
-    classifier = MODEL_FAMILIES[family](dict(hyperparameters), seed)
-    # cv=3 folds are unshuffled stratified folds: deterministic, no seed needed.
-    calibrated = CalibratedClassifierCV(classifier, method="sigmoid", cv=3)
-    return Pipeline([("encode", encode), ("classify", calibrated)])
+def family(families: Mapping[str, ModelFamily], name: str) -> ModelFamily:
+    if name not in families:
+        raise ValueError(f"unknown model family {name!r}; this workflow has: {sorted(families)}")
+    return families[name]

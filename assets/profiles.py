@@ -1,11 +1,10 @@
-"""reference_profile and ticket_profiles: what the data looked like, in mergeable form.
+"""reference_profile and profiles: what the data looked like, in mergeable form.
 
-The reference profile fixes the bins and categories from a window of clean days; every daily
-profile is computed on those bins, so a week's drift is the merge of seven daily profiles,
-without reading a single row again.
+The reference profile fixes the bins and categories from a window of clean partitions; every
+later profile is computed on those bins, so a week's drift is the merge of daily profiles,
+without reading a single row again. The profiled columns come from the workflow's raw
+contract (numeric columns, and text columns with a closed list of values).
 """
-
-from datetime import timedelta
 
 import pandas as pd
 from dagster import (
@@ -21,10 +20,11 @@ from dagster import (
     asset_check,
 )
 
+from assets.ingestion import ensure_contract
 from assets.metadata import check_severity, passed, table
-from assets.partitions import DAILY, day_of, key_of
-from assets.raw_tickets import ensure_raw_contract, raw_tickets
-from checks.contract import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, validate_contract
+from assets.names import PROFILES, RAW, REFERENCE
+from assets.workflow import Workflow
+from checks.contract import validate_against
 from checks.drift import compare_profiles, render_markdown
 from checks.policy import DriftRules
 from checks.profiles import TableProfile, build_reference_profile, merge_profiles, profile_like
@@ -32,92 +32,20 @@ from resources.policy import PolicyResource
 from resources.snapshots import content_hash
 from resources.storage import HomeStorage
 
-RAW = "raw_tickets"
-
 
 class ReferenceWindow(Config):
-    """The last day of the reference window (inclusive); default: the newest stored day."""
+    """The last partition of the reference window (inclusive); default: the newest stored."""
 
     end_date: str | None = None
 
 
-@asset(
-    group_name="profiles", deps=[raw_tickets], kinds={"pandas"}, owners=["team:data-engineering"]
-)
-def reference_profile(
-    context: AssetExecutionContext,
-    config: ReferenceWindow,
-    storage: HomeStorage,
-    policy: PolicyResource,
-) -> Output[dict]:
-    """The agreed picture of the inputs: a profile of the clean days in the reference window.
-
-    Days that break the contract are left out and listed; which snapshots (partition and
-    content hash) went in is recorded, so the reference itself can be reproduced.
-    """
-    rules = policy.load().drift
-    store = storage.snapshots
-    stored = store.partitions(RAW)
-    if not stored:
-        raise Failure("no raw_tickets snapshots stored yet: materialize raw_tickets first")
-    end = day_of(config.end_date or stored[-1])
-    window = [key_of(end - timedelta(days=i)) for i in range(rules.reference_window_days)][::-1]
-    used, frames, excluded = {}, [], {}
-    for key in window:
-        if key not in stored:
-            excluded[key] = "not materialized"
-            continue
-        df = store.read(RAW, key)
-        report = validate_contract(df)
-        if not report.passed:
-            excluded[key] = report.summary()
-            continue
-        frames.append(df)
-        used[key] = store.current(RAW, key).content_hash
-    if len(used) < rules.min_reference_days:
-        raise Failure(
-            f"only {len(used)} clean days in the reference window ending {end} "
-            f"({rules.min_reference_days} needed); excluded: {excluded}"
-        )
-    rows = pd.concat(frames, ignore_index=True)
-    profile = build_reference_profile(
-        rows, NUMERIC_COLUMNS, CATEGORICAL_COLUMNS, rules.n_bins, rules.max_categories
-    )
-    context.log.info("reference profile from %d days, %d rows", len(used), len(rows))
-    value = {"profile": profile.to_dict(), "snapshots": used, "excluded": excluded}
-    return Output(
-        value,
-        metadata={
-            "window": f"{window[0]} .. {window[-1]}",
-            "days_used": len(used),
-            "rows": len(rows),
-            "snapshots": MetadataValue.json(used),
-            "excluded_days": MetadataValue.json(excluded),
-            "content_hash": content_hash(value),
-        },
-    )
-
-
-@asset(
-    partitions_def=DAILY, group_name="profiles", kinds={"pandas"}, owners=["team:data-engineering"]
-)
-def ticket_profiles(
-    context: AssetExecutionContext, raw_tickets: pd.DataFrame, reference_profile: dict
-) -> Output[dict]:
-    """This day's profile on the reference's bins and categories: mergeable, small, comparable."""
-    ensure_raw_contract(raw_tickets, context.partition_key)
-    reference = TableProfile.from_dict(reference_profile["profile"])
-    profile = profile_like(raw_tickets, reference)
-    return Output(profile.to_dict(), metadata={"rows": profile.n_rows})
-
-
-def _drift_result(
+def drift_result(
     current: TableProfile,
     reference: TableProfile,
     rules: DriftRules,
     span: str,
     cap_at_warn: bool = False,
-):
+) -> AssetCheckResult:
     report = compare_profiles(
         current,
         reference,
@@ -129,7 +57,7 @@ def _drift_result(
         null_rate_error=rules.null_rate_error,
         min_rows=rules.min_rows,
     )
-    # The weekly view still holds an incident day for six days after it: it warns, the daily
+    # The merged view still holds an incident day for the days after it: it warns, the daily
     # check is the one that raises the ERROR on the day itself.
     worst = "warn" if cap_at_warn and report.worst == "error" else report.worst
     return AssetCheckResult(
@@ -146,58 +74,138 @@ def _drift_result(
     )
 
 
-@asset_check(
-    asset=ticket_profiles,
-    partitions_def=DAILY,
-    additional_ins={"reference_profile": AssetIn("reference_profile")},
-)
-def ticket_drift(
-    ticket_profiles: dict, reference_profile: dict, policy: PolicyResource
-) -> AssetCheckResult:
-    """Per-column drift of this day against the reference profile."""
-    rules = policy.load().drift
-    return _drift_result(
-        TableProfile.from_dict(ticket_profiles),
-        TableProfile.from_dict(reference_profile["profile"]),
-        rules,
-        "day",
+def build(wf: Workflow) -> tuple[list, list]:
+    parts = wf.partitions
+    numeric = wf.contracts.numeric_columns
+    categorical = wf.contracts.categorical_columns
+    owner = f"team:{wf.owners.data_engineer}".replace(" ", "-")
+    reference_in = {"reference_profile": AssetIn(wf.key(REFERENCE))}
+
+    @asset(
+        name=REFERENCE,
+        key_prefix=[wf.name],
+        group_name="profiles",
+        deps=[wf.key(RAW)],
+        kinds={"pandas"},
+        owners=[owner],
     )
+    def reference_profile(
+        context: AssetExecutionContext,
+        config: ReferenceWindow,
+        storage: HomeStorage,
+        policy: PolicyResource,
+    ) -> Output[dict]:
+        """The agreed picture of the inputs: a profile of the clean partitions in the
+        reference window. Partitions that break the contract are left out and listed; which
+        snapshots (partition and content hash) went in is recorded, so it can be reproduced."""
+        rules = policy.load().drift
+        store = storage.snapshots
+        stored = store.partitions(RAW)
+        if not stored:
+            raise Failure(f"no {wf.name}/{RAW} snapshots stored yet: materialize raw first")
+        end = parts.key_at(parts.start_of(config.end_date or stored[-1]))
+        n = parts.periods_for_days(rules.reference_window_days)
+        window = [*reversed(parts.previous(end, n - 1)), end]
+        used, frames, excluded = {}, [], {}
+        for key in window:
+            if key not in stored:
+                excluded[key] = "not materialized"
+                continue
+            df = store.read(RAW, key)
+            report = validate_against(wf.contracts.raw, df)
+            if not report.passed:
+                excluded[key] = report.summary()
+                continue
+            frames.append(df)
+            used[key] = store.current(RAW, key).content_hash
+        needed = parts.periods_for_days(rules.min_reference_days)
+        if len(used) < needed:
+            raise Failure(
+                f"only {len(used)} clean partitions in the reference window ending {end} "
+                f"({needed} needed); excluded: {excluded}"
+            )
+        rows = pd.concat(frames, ignore_index=True)
+        profile = build_reference_profile(
+            rows, numeric, categorical, rules.n_bins, rules.max_categories
+        )
+        context.log.info("reference profile from %d partitions, %d rows", len(used), len(rows))
+        value = {"profile": profile.to_dict(), "snapshots": used, "excluded": excluded}
+        return Output(
+            value,
+            metadata={
+                "window": f"{window[0]} .. {window[-1]}",
+                "partitions_used": len(used),
+                "rows": len(rows),
+                "snapshots": MetadataValue.json(used),
+                "excluded_partitions": MetadataValue.json(excluded),
+                "content_hash": content_hash(value),
+            },
+        )
 
-
-@asset_check(
-    asset=ticket_profiles,
-    partitions_def=DAILY,
-    additional_ins={"reference_profile": AssetIn("reference_profile")},
-)
-def weekly_drift(
-    context: AssetCheckExecutionContext,
-    ticket_profiles: dict,
-    reference_profile: dict,
-    storage: HomeStorage,
-    policy: PolicyResource,
-) -> AssetCheckResult:
-    """Drift of the seven days ending here, from merged daily profiles: slow drift that one
-    day's sample is too small to show."""
-    rules = policy.load().drift
-    day = day_of(context.partition_key)
-    store = storage.snapshots
-    stored = set(store.partitions("ticket_profiles"))
-    keys = [
-        key_of(day - timedelta(days=i))
-        for i in range(1, 7)
-        if key_of(day - timedelta(days=i)) in stored
-    ]
-    profiles = [TableProfile.from_dict(ticket_profiles)] + [
-        TableProfile.from_dict(store.read("ticket_profiles", k)) for k in keys
-    ]
-    merged = merge_profiles(profiles)
-    return _drift_result(
-        merged,
-        TableProfile.from_dict(reference_profile["profile"]),
-        rules,
-        f"{len(profiles)} days to {context.partition_key}",
-        cap_at_warn=True,
+    @asset(
+        name=PROFILES,
+        key_prefix=[wf.name],
+        partitions_def=parts.definition,
+        group_name="profiles",
+        kinds={"pandas"},
+        owners=[owner],
+        ins={"raw": AssetIn(wf.key(RAW)), **reference_in},
     )
+    def profiles(
+        context: AssetExecutionContext, raw: pd.DataFrame, reference_profile: dict
+    ) -> Output[dict]:
+        """This partition's profile on the reference's bins and categories: mergeable, small,
+        comparable."""
+        ensure_contract(wf, raw, context.partition_key)
+        reference = TableProfile.from_dict(reference_profile["profile"])
+        profile = profile_like(raw, reference)
+        return Output(profile.to_dict(), metadata={"rows": profile.n_rows})
 
+    @asset_check(
+        asset=wf.key(PROFILES),
+        name="drift",
+        partitions_def=parts.definition,
+        additional_ins=reference_in,
+    )
+    def drift(profiles: dict, reference_profile: dict, policy: PolicyResource) -> AssetCheckResult:
+        """Per-column drift of this partition against the reference profile."""
+        return drift_result(
+            TableProfile.from_dict(profiles),
+            TableProfile.from_dict(reference_profile["profile"]),
+            policy.load().drift,
+            "partition",
+        )
 
-PROFILE_CHECKS = [ticket_drift, weekly_drift]
+    @asset_check(
+        asset=wf.key(PROFILES),
+        name="merged_drift",
+        partitions_def=parts.definition,
+        additional_ins=reference_in,
+    )
+    def merged_drift(
+        context: AssetCheckExecutionContext,
+        profiles: dict,
+        reference_profile: dict,
+        storage: HomeStorage,
+        policy: PolicyResource,
+    ) -> AssetCheckResult:
+        """Drift of the last few partitions merged (policy `drift.merged_partitions`): slow
+        drift that one partition's sample is too small to show."""
+        rules = policy.load().drift
+        store = storage.snapshots
+        stored = set(store.partitions(PROFILES))
+        earlier = parts.previous(context.partition_key, rules.merged_partitions - 1)
+        keys = [k for k in earlier if k in stored]
+        merged = merge_profiles(
+            [TableProfile.from_dict(profiles)]
+            + [TableProfile.from_dict(store.read(PROFILES, k)) for k in keys]
+        )
+        return drift_result(
+            merged,
+            TableProfile.from_dict(reference_profile["profile"]),
+            rules,
+            f"{len(keys) + 1} partitions to {context.partition_key}",
+            cap_at_warn=True,
+        )
+
+    return [reference_profile, profiles], [drift, merged_drift]

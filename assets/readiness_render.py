@@ -49,15 +49,15 @@ def render_markdown(report: dict) -> str:
         "",
         f"task success (labels) `{sparkline(real)}` (gaps: labels not in yet)",
         "",
-        f"agents' override rate `{sparkline([d.get('override_rate') for d in daily])}` "
+        f"override rate `{sparkline([d.get('override_rate') for d in daily])}` "
         "(known the day after scoring; rises when suggestions go wrong)",
         "",
-        "| day | tickets | label-free estimate | task success | labelled | override rate |",
+        "| day | rows | label-free estimate | task success | labelled | override rate |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for d in daily:
         lines.append(
-            f"| {d['day']} | {d['tickets']} | {_fmt(d['label_free_estimate'])} | "
+            f"| {d['day']} | {d['rows']} | {_fmt(d['label_free_estimate'])} | "
             f"{_fmt(d['task_success'])} | {d['labelled_share']:.0%} | "
             f"{_fmt(d.get('override_rate'))} |"
         )
@@ -83,18 +83,18 @@ def render_markdown(report: dict) -> str:
         "| --- | --- | --- | --- |",
     ]
     for s in report["stages"]:
-        rule = f">= {s['min']}" if "min" in s else f"<= {s['max']}"
+        rule = f">= {s['min']}" if "min" in s else (f"<= {s['max']}" if "max" in s else "–")
         lines.append(f"| {s['stage']} | {_fmt(s['value'])} | {rule} | {s['status']} |")
     lines += [
         "",
         "### Performance by segment (this week)",
-        "| segment | value | tickets | task success | acceptance | escalation | error |",
+        "| segment | value | rows | task success | acceptance | yes rate | error |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["layers"]["performance"]["segments"]:
         lines.append(
-            f"| {r['segment']} | {r['value']} | {r['tickets']} | {_fmt(r['task_success'])} | "
-            f"{_fmt(r['acceptance_rate'])} | {_fmt(r['escalation_rate'])} | "
+            f"| {r['segment']} | {r['value']} | {r['rows']} | {_fmt(r['task_success'])} | "
+            f"{_fmt(r['acceptance_rate'])} | {_fmt(r['decision_rate'])} | "
             f"{_fmt(r['error_rate'])} |"
         )
     return "\n".join(lines)

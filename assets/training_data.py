@@ -1,71 +1,136 @@
-"""Training sets from labelled features: plain functions shared by training and reproduction."""
+"""Labelled rows for training, evaluation and the weekly check: the point-in-time join.
+
+A label is joined to a row only when it became known AFTER the row's snapshot was taken (the
+partition's end) and no later than the cut-off. The first rule stops a leak: a row snapshotted
+after its outcome was known may carry the outcome in its values (a closed account, a final
+status). The second keeps training reproducible: labels that arrived after the cut-off did not
+exist when the model was trained. An entity snapshotted in several partitions gives one
+labelled row per snapshot that precedes its label.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from dagster import Failure
 
-from assets.feature_definitions import FEATURE_COLUMNS, KEY_COLUMNS
-from assets.model_family import build_model
-from checks.labels import clean_labels
+from assets.feature_sets import FeatureSet
+from assets.model_family import family
+from assets.names import LABELS, RAW
+from assets.workflow import Workflow
+from checks.labels import LabelSchema, clean_labels, known_between
 
-LABEL = "escalated"
 SPLIT = "split"
+SNAPSHOT_AT = "_snapshot_at"
 
 
-def assemble_training_set(
-    features: Mapping[str, pd.DataFrame],
-    labels: Mapping[str, pd.DataFrame],
-    validation_fraction: float,
-    exclude_ticket_ids: frozenset[str] = frozenset(),
+def assemble_labelled(
+    raw: Mapping[str, pd.DataFrame],
+    snapshot_at: Mapping[str, datetime],
+    labels: pd.DataFrame,
+    schema: LabelSchema,
+    event_time: str,
+    cutoff: datetime | None,
+    validation_fraction: float = 0.0,
+    exclude_ids: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, dict]:
-    """Join feature partitions with the labels that arrived for their tickets.
+    """Raw rows of the given partitions joined point-in-time with their labels.
 
-    Rows are ordered by time and the newest `validation_fraction` is held out, so validation
-    imitates the future the model will meet. Tickets in `exclude_ticket_ids` (the evaluation
-    test set) never enter training. Returns the set and counts of what was left out.
+    `snapshot_at[key]`: when partition `key`'s snapshot was taken; `cutoff`: the newest
+    known-at a label may have (None: no limit). Rows are ordered by event time then id and the
+    newest `validation_fraction` is marked `validation` in the SPLIT column. Entities in
+    `exclude_ids` (the evaluation test set) never enter. Returns the rows (raw columns, the
+    label, SPLIT) and counts of what was left out.
     """
-    feature_rows = pd.concat([features[k] for k in sorted(features)], ignore_index=True)
-    held_out = feature_rows["ticket_id"].isin(exclude_ticket_ids)
-    feature_rows = feature_rows[~held_out].reset_index(drop=True)
-    label_rows = pd.concat([labels[k] for k in sorted(labels)], ignore_index=True)
-    usable, dropped = clean_labels(
-        label_rows, set(feature_rows["ticket_id"]), earlier_labelled_ids=set()
-    )
-    joined = feature_rows.merge(usable[["ticket_id", LABEL]], on="ticket_id", how="inner")
-    joined = joined.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
+    frames = [raw[k].assign(**{SNAPSHOT_AT: snapshot_at[k]}) for k in sorted(raw) if len(raw[k])]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty:
+        return rows, {"rows": 0, "labelled_rows": 0}
+    rows[schema.id] = rows[schema.id].astype("str")
+    held_out = rows[schema.id].isin(exclude_ids)
+    rows = rows[~held_out].reset_index(drop=True)
+    usable, dropped = clean_labels(labels, set(rows[schema.id]), set(), schema)
+    usable = usable.assign(**{schema.id: usable[schema.id].astype("str")})
+    joined = rows.merge(usable[[schema.id, schema.label, schema.known_at]], on=schema.id)
+    before_snapshot = ~known_between(joined, schema.known_at, joined[SNAPSHOT_AT], None)
+    after_cutoff = ~known_between(joined, schema.known_at, None, cutoff) & ~before_snapshot
+    joined = joined[~(before_snapshot | after_cutoff)]
+    joined = joined.sort_values([event_time, schema.id], kind="stable").reset_index(drop=True)
     cut = int(np.floor(len(joined) * (1.0 - validation_fraction)))
     joined[SPLIT] = np.where(np.arange(len(joined)) < cut, "train", "validation")
-    joined[LABEL] = joined[LABEL].astype("int64")
     counts = {
-        "feature_rows": int(len(feature_rows)),
+        "rows": int(len(rows)),
         "held_out_for_evaluation": int(held_out.sum()),
         "labelled_rows": int(len(joined)),
-        "unlabelled_rows": int(len(feature_rows) - len(joined)),
+        "unlabelled_rows": int(len(rows) - rows[schema.id].isin(usable[schema.id]).sum()),
         "labels_dropped": {k: int(v) for k, v in dropped.items()},
+        "labels_known_before_snapshot": int(before_snapshot.sum()),
+        "labels_known_after_cutoff": int(after_cutoff.sum()),
     }
-    return joined[KEY_COLUMNS + FEATURE_COLUMNS + [LABEL, SPLIT]], counts
+    return joined.drop(columns=[SNAPSHOT_AT, schema.known_at]), counts
 
 
-def train_model(training_set: pd.DataFrame, family: str, hyperparameters: dict, seed: int):
+def window_keys(
+    wf: Workflow, labels_until: str, window_days: int, start: str | None = None
+) -> tuple[list[str], list[str], datetime]:
+    """For labels known by the end of partition `labels_until`: the row partitions whose
+    labels have all had time to arrive (ended at least the label lag before the cut-off,
+    spanning `window_days`, none before `start`), the label partitions to read, and the
+    cut-off itself."""
+    parts = wf.partitions
+    cutoff = parts.end_of(labels_until)
+    last_end = cutoff - timedelta(days=wf.label.max_lag_days)
+    first_start = last_end - timedelta(days=window_days)
+    keys = [k for k in parts.keys_between(first_start, last_end) if parts.end_of(k) <= last_end]
+    keys = [k for k in keys if parts.start_of(k) >= first_start]
+    if start is not None:
+        keys = [k for k in keys if k >= start]
+    if not keys:
+        raise Failure(
+            f"no {wf.name} partition between {start or first_start:%Y-%m-%d} and "
+            f"{last_end:%Y-%m-%d} has had the label lag ({wf.label.max_lag_days} days) for its "
+            f"labels to arrive by {labels_until}"
+            if not isinstance(start, str)
+            else f"no {wf.name} partition from {start} to {last_end:%Y-%m-%d} has had the label "
+            f"lag ({wf.label.max_lag_days} days) for its labels to arrive by {labels_until}"
+        )
+    label_keys = parts.keys_between(parts.start_of(keys[0]), cutoff - timedelta(seconds=1))
+    return keys, label_keys, cutoff
+
+
+def read_window(store, wf: Workflow, row_keys: list[str], label_keys: list[str]):
+    """The stored raw snapshots and labels of a window (partitions not stored are left out):
+    (raw by key, snapshot time by key, all labels in one frame)."""
+    have_raw, have_labels = set(store.partitions(RAW)), set(store.partitions(LABELS))
+    raw = {k: store.read(RAW, k) for k in row_keys if k in have_raw}
+    frames = [store.read(LABELS, k) for k in label_keys if k in have_labels]
+    frames = [f for f in frames if len(f)]
+    schema_cols = [wf.entity.id, wf.label.column, wf.label.known_at]
+    labels = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({c: pd.Series(dtype="object") for c in schema_cols})
+    )
+    snapshot_at = {k: wf.partitions.end_of(k) for k in raw}
+    return raw, snapshot_at, labels
+
+
+def training_frame(wf: Workflow, fs: FeatureSet, labelled: pd.DataFrame) -> pd.DataFrame:
+    """Features of a feature set beside the label and split (or the label alone)."""
+    features = fs.features(labelled)
+    keep = [wf.label.column] + ([SPLIT] if SPLIT in labelled else [])
+    return pd.concat([features, labelled[keep].reset_index(drop=True)], axis=1)
+
+
+def train_model(
+    wf: Workflow, fs: FeatureSet, training_set: pd.DataFrame, name: str, params: dict, seed: int
+):
     train = training_set[training_set[SPLIT] == "train"]
-    if train[LABEL].nunique() < 2:
-        raise ValueError(f"the training split holds one class only ({len(train)} rows)")
-    model = build_model(family, hyperparameters, seed)
-    model.fit(train[FEATURE_COLUMNS], train[LABEL])
+    y = train[wf.label.column]
+    wf.task.check_trainable(y)
+    model = family(wf.model_families, name).build(fs.categorical, fs.numeric, params, seed)
+    model.fit(train[fs.columns], wf.task.training_target(y))
     return model
-
-
-def validation_metrics(model, training_set: pd.DataFrame) -> dict[str, float]:
-    validation = training_set[training_set[SPLIT] == "validation"]
-    y = validation[LABEL].to_numpy()
-    p = model.predict_proba(validation[FEATURE_COLUMNS])[:, 1]
-    return {
-        "validation_roc_auc": float(roc_auc_score(y, p)),
-        "validation_log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "validation_brier": float(brier_score_loss(y, p)),
-        "validation_positive_rate": float(y.mean()),
-        "validation_rows": float(len(validation)),
-        "train_rows": float((training_set[SPLIT] == "train").sum()),
-    }

@@ -33,7 +33,7 @@ from _common import machine, today
 from sklearn.linear_model import LogisticRegression
 
 from orchestration import promotion
-from orchestration.promotion import promote, rollback
+from assets.promotion import promote, rollback
 from resources.registry import ModelRegistry
 
 log = logging.getLogger("benchmarks.promotion_speed")

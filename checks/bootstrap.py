@@ -8,6 +8,9 @@ Speed: each draw of indices becomes a row of weights (how often each example was
 a built-in metric's ``batch`` form evaluates all resamples with one or two matrix products, so
 no per-resample Python loop runs (see ``benchmarks/bootstrap_speed.py``).
 
+Metrics are looked up in ``registry`` (default: the classification registry, see
+``checks.metrics``); for a regression registry ``threshold`` carries the task's tolerance.
+
 Undefined resamples (ROC AUC on a resample with one class) are dropped for that metric. When
 fewer than half the resamples count, the interval is not reported (low/high None) and ``n``
 says how many counted; a point value undefined on the full data is None with its reason.
@@ -20,7 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from checks.metrics import Metric, compute, get_metric, undefined_reason, validate_inputs
+from checks.metrics import (
+    BINARY,
+    Metric,
+    Registry,
+    compute,
+    get_metric,
+    registry_kind,
+    undefined_reason,
+    validate_inputs,
+)
 
 # Weight-matrix cells per block: bounds memory (~8 bytes each for indices and for weights)
 # when the evaluation set is large; 500 x 1,000 resamples fits in one block.
@@ -85,20 +97,27 @@ def _resample_blocks(
 
 
 def _resampled_values(
-    metric: Metric, y: np.ndarray, p: np.ndarray, threshold: float, idx, weights
+    metric: Metric,
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    idx,
+    weights,
+    registry: Registry | None = None,
 ) -> np.ndarray:
     """Metric per resample of one block; NaN where undefined (dropped by the caller)."""
     if metric.batch is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             values = np.asarray(metric.batch(y, p, threshold, weights), dtype=np.float64)
         # Same rules as undefined_reason, from the weights: a class absent from a resample.
-        positives = weights @ y.astype(np.float64)
-        if metric.needs_both_classes:
-            values[(positives == 0) | (positives == y.size)] = np.nan
-        if metric.needs_positives:
-            values[positives == 0] = np.nan
+        if metric.kind == BINARY and (metric.needs_both_classes or metric.needs_positives):
+            positives = weights @ y.astype(np.float64)
+            if metric.needs_both_classes:
+                values[(positives == 0) | (positives == y.size)] = np.nan
+            if metric.needs_positives:
+                values[positives == 0] = np.nan
         return values
-    out = [compute(metric.name, y[row], p[row], threshold) for row in idx]
+    out = [compute(metric.name, y[row], p[row], threshold, registry) for row in idx]
     return np.array([np.nan if v is None else v for v in out], dtype=np.float64)
 
 
@@ -138,24 +157,25 @@ def bootstrap_ci(
     n_resamples: int,
     confidence: float = 0.95,
     seed: int,
+    registry: Registry | None = None,
 ) -> dict[str, Estimate]:
     """Point value and percentile bootstrap interval of each metric for one model."""
-    y, p = validate_inputs(y, p)
+    y, p = validate_inputs(y, p, registry_kind(registry))
     _check_confidence(confidence, n_resamples)
-    registered = [get_metric(name) for name in metrics]
+    registered = [get_metric(name, registry) for name in metrics]
     samples = _collect(
         registered,
         y.size,
         n_resamples,
         seed,
-        lambda m, idx, w: _resampled_values(m, y, p, threshold, idx, w),
+        lambda m, idx, w: _resampled_values(m, y, p, threshold, idx, w, registry),
     )
 
     out = {}
     for m in registered:
-        value = compute(m.name, y, p, threshold)
+        value = compute(m.name, y, p, threshold, registry)
         if value is None:
-            reason = undefined_reason(m.name, y, p, threshold) or "metric returned NaN"
+            reason = undefined_reason(m.name, y, p, threshold, registry) or "metric returned NaN"
             out[m.name] = Estimate(None, None, None, 0, confidence, reason)
             continue
         values = samples[m.name]
@@ -178,25 +198,28 @@ def paired_bootstrap(
     n_resamples: int,
     confidence: float = 0.95,
     seed: int,
+    registry: Registry | None = None,
 ) -> dict[str, Difference]:
     """Challenger - champion (positive = challenger better) on the same resampled examples."""
-    y, p_a = validate_inputs(y, p_challenger)
-    _, p_b = validate_inputs(y, p_champion)
+    kind = registry_kind(registry)
+    y, p_a = validate_inputs(y, p_challenger, kind)
+    _, p_b = validate_inputs(y, p_champion, kind)
     _check_confidence(confidence, n_resamples)
-    registered = [get_metric(name) for name in metrics]
+    registered = [get_metric(name, registry) for name in metrics]
 
     def difference(m: Metric, idx, weights) -> np.ndarray:
-        a = _resampled_values(m, y, p_a, threshold, idx, weights)
-        b = _resampled_values(m, y, p_b, threshold, idx, weights)
+        a = _resampled_values(m, y, p_a, threshold, idx, weights, registry)
+        b = _resampled_values(m, y, p_b, threshold, idx, weights, registry)
         return a - b if m.higher_is_better else b - a
 
     samples = _collect(registered, y.size, n_resamples, seed, difference)
 
     out = {}
     for m in registered:
-        a, b = compute(m.name, y, p_a, threshold), compute(m.name, y, p_b, threshold)
+        a = compute(m.name, y, p_a, threshold, registry)
+        b = compute(m.name, y, p_b, threshold, registry)
         if a is None or b is None:
-            reason = undefined_reason(m.name, y, p_a, threshold) or "metric returned NaN"
+            reason = undefined_reason(m.name, y, p_a, threshold, registry) or "metric returned NaN"
             out[m.name] = Difference(None, None, None, None, 0, confidence, reason)
             continue
         diff = a - b if m.higher_is_better else b - a

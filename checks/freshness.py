@@ -1,6 +1,6 @@
 """Freshness of a partition: how far its newest event lies before the partition's end.
 
-A daily feed's newest ticket is normally minutes before midnight. A feed that re-sends
+A daily feed's newest row is normally minutes before midnight. A feed that re-sends
 yesterday's rows as today's batch, or stops delivering, shows up as a lag of a day or more.
 """
 
@@ -22,7 +22,7 @@ class FreshnessResult:
     reason: str
 
 
-def newest_event_time(df: pd.DataFrame, column: str = "created_at") -> datetime | None:
+def newest_event_time(df: pd.DataFrame, column: str) -> datetime | None:
     """The newest parsable event time, or None when there is none to read."""
     if column not in df or len(df) == 0:
         return None

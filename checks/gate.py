@@ -105,9 +105,9 @@ def _interval(low: float | None, high: float | None, fmt=_fmt, reason: str | Non
     return f" [{fmt(low)}, {fmt(high)}]"
 
 
-def _floor(name: str, floor: float, est: Estimate | None) -> Criterion:
+def _floor(name: str, floor: float, est: Estimate | None, registry=None) -> Criterion:
     crit = f"floor:{name}"
-    higher = get_metric(name).higher_is_better
+    higher = get_metric(name, registry=registry).higher_is_better
     kind = "floor" if higher else "ceiling"
     if est is None:
         return Criterion(crit, None, floor, False, f"{name} was not evaluated; it has a {kind}")
@@ -182,7 +182,12 @@ def _superiority(
 
 
 def _slice(
-    name: str, s: SliceComparison, metric: str, rules: GateRules, has_champion: bool
+    name: str,
+    s: SliceComparison,
+    metric: str,
+    rules: GateRules,
+    has_champion: bool,
+    registry=None,
 ) -> Criterion:
     crit = f"slice:{name}"
     head = f"slice {name!r} (n={s.n})"
@@ -196,7 +201,7 @@ def _slice(
         why = f": {s.reason}" if s.reason else " on the slice"
         text = f"{head}: not judged, {metric} undefined{why}"
         return Criterion(crit, None, allowed, None, text)
-    higher = get_metric(metric).higher_is_better
+    higher = get_metric(metric, registry=registry).higher_is_better
     regression = s.champion - s.challenger if higher else s.challenger - s.champion
     ok = regression <= allowed + _TOL
     text = (
@@ -212,13 +217,15 @@ def decide(
     differences: Mapping[str, Difference] | None,
     slices: Mapping[str, SliceComparison] | None,
     rules: GateRules,
+    registry=None,
 ) -> GateDecision:
     """Judge the challenger by ``rules``; see the module docstring for each criterion.
 
     ``differences`` (from ``paired_bootstrap`` at ``rules.superiority_confidence``) is required
-    when there is a champion."""
+    when there is a champion. ``registry``: the task's metric registry (default: the
+    classification metrics)."""
     for name in [rules.primary_metric, *rules.metrics, *rules.floors]:
-        get_metric(name)  # an unknown metric name is a configuration error: raise
+        get_metric(name, registry=registry)  # an unknown metric name is a configuration error
     if champion is not None and differences is None:
         raise ValueError("a champion needs the paired differences (paired_bootstrap)")
     for name, d in (differences or {}).items():
@@ -228,7 +235,9 @@ def decide(
                 f"gate tests at superiority_confidence {rules.superiority_confidence}"
             )
 
-    criteria = [_floor(name, floor, challenger.get(name)) for name, floor in rules.floors.items()]
+    criteria = [
+        _floor(name, floor, challenger.get(name), registry) for name, floor in rules.floors.items()
+    ]
     if champion is None:
         criteria.append(
             Criterion(
@@ -253,7 +262,9 @@ def decide(
             )
         )
     for name, s in (slices or {}).items():
-        criteria.append(_slice(name, s, rules.primary_metric, rules, champion is not None))
+        criteria.append(
+            _slice(name, s, rules.primary_metric, rules, champion is not None, registry)
+        )
     if rules.require_approval:
         text = "approval required (high-risk switch): a human must approve before promotion"
         criteria.append(Criterion("approval", None, None, None, text))

@@ -1,7 +1,15 @@
-"""Model-quality metrics: one registry, so every workflow judges a model by the same functions.
+"""Model-quality metrics: registries, so every workflow judges a model by the same functions.
 
-Binary classifier with calibrated probabilities: ``y`` holds 0/1 outcomes, ``p`` the predicted
-probability of 1, and the action is "escalate" when ``p >= threshold``.
+Two registries, one per kind of task, because the same name means different things in each
+(``task_success`` is accuracy for a classifier, the share within tolerance for a regression):
+
+* ``METRICS``, binary classification with calibrated probabilities: ``y`` holds 0/1 outcomes,
+  ``p`` the predicted probability of 1, and the action is "escalate" when ``p >= threshold``.
+* ``REGRESSION_METRICS``: ``y`` holds real outcomes, ``p`` the predictions, and the third
+  argument is the task's TOLERANCE (absolute): a prediction within it of the outcome succeeded.
+
+Every function taking ``registry=`` defaults to ``METRICS``, so classification call sites read
+as before. A metric's ``kind`` says which inputs it takes and so how they are validated.
 
 A metric that cannot be computed on some data (ROC AUC on a slice with one class, recall with no
 positives) is *undefined*: ``compute`` returns None and ``undefined_reason`` says why, so a
@@ -18,8 +26,9 @@ functions at the end of this module; wrap one in a ``Metric`` to register it.
 from __future__ import annotations
 
 import math
+import numbers
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +38,16 @@ ECE_BINS = 10
 # sklearn's log_loss clips probabilities to [eps, 1 - eps] with the dtype's machine epsilon;
 # the batch form clips the same way so both give the same number.
 _EPS = float(np.finfo(np.float64).eps)
+DEFAULT_THRESHOLD = 0.5
 
+# The kinds of inputs a metric takes; the same strings as checks.tasks' Task.kind.
+BINARY = "binary_classification"
+REGRESSION = "regression"
+KINDS = (BINARY, REGRESSION)
+
+# (y, p, param) -> value; param is the threshold (classification) or the tolerance (regression)
 MetricFn = Callable[[np.ndarray, np.ndarray, float], float]
-# (y, p, threshold, weights[B, n]) -> values[B]; NaN marks a resample where it is undefined.
+# (y, p, param, weights[B, n]) -> values[B]; NaN marks a resample where it is undefined.
 BatchFn = Callable[[np.ndarray, np.ndarray, float, np.ndarray], np.ndarray]
 
 
@@ -39,7 +55,8 @@ BatchFn = Callable[[np.ndarray, np.ndarray, float, np.ndarray], np.ndarray]
 class Metric:
     """A named metric. ``fn`` assumes the metric is defined; call ``compute`` for None handling.
 
-    ``batch``, when given, must equal ``fn`` on each resample (tests check the built-ins)."""
+    ``batch``, when given, must equal ``fn`` on each resample (tests check the built-ins).
+    ``needs_both_classes`` and ``needs_positives`` apply to classification metrics only."""
 
     name: str
     fn: MetricFn
@@ -48,31 +65,99 @@ class Metric:
     needs_both_classes: bool = False
     needs_positives: bool = False
     batch: BatchFn | None = None
+    kind: str = BINARY
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be in {KINDS}, got {self.kind!r}")
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: dict[str, Metric] = {}  # binary classification
+REGRESSION_METRICS: dict[str, Metric] = {}
+
+Registry = Mapping[str, Metric]
 
 
-def register_metric(metric: Metric) -> Metric:
-    """Add a metric to the registry. A name is registered once: silently replacing a metric
-    would change what past decisions meant."""
-    if metric.name in METRICS:
+def _registry(registry: Registry | None) -> Registry:
+    # Read at call time, so a registry swapped in (tests, a workflow's copy) is the one used.
+    return METRICS if registry is None else registry
+
+
+def registry_kind(registry: Registry | None = None) -> str:
+    """The kind of inputs a registry's metrics take; an empty registry is classification."""
+    kinds = {m.kind for m in _registry(registry).values()}
+    if len(kinds) > 1:
+        raise ValueError(f"a registry mixes metrics of kinds {sorted(kinds)}")
+    return kinds.pop() if kinds else BINARY
+
+
+def register_metric(metric: Metric, registry: dict[str, Metric] | None = None) -> Metric:
+    """Add a metric to a registry (default: classification). A name is registered once:
+    silently replacing a metric would change what past decisions meant."""
+    target = _registry(registry)
+    if metric.name in target:
         raise ValueError(f"metric {metric.name!r} is already registered")
-    METRICS[metric.name] = metric
+    others = {m.kind for m in target.values()} - {metric.kind}
+    if others:
+        raise ValueError(
+            f"metric {metric.name!r} takes {metric.kind} inputs; this registry holds "
+            f"{', '.join(sorted(others))} metrics"
+        )
+    target[metric.name] = metric
     return metric
 
 
-def get_metric(name: str) -> Metric:
+def get_metric(name: str, registry: Registry | None = None) -> Metric:
+    reg = _registry(registry)
     try:
-        return METRICS[name]
+        return reg[name]
     except KeyError:
-        known = ", ".join(sorted(METRICS))
-        raise KeyError(f"unknown metric {name!r}; registered: {known}") from None
+        known = ", ".join(sorted(reg))
+        hint = ""
+        # The usual mistake: a regression metric looked up in the default registry.
+        for label, other in (("regression", REGRESSION_METRICS), ("classification", METRICS)):
+            if other is not reg and name in other:
+                hint = f"; {name!r} is a {label} metric: pass that task's registry"
+                break
+        raise KeyError(f"unknown metric {name!r}; registered: {known}{hint}") from None
 
 
-def validate_inputs(y, p) -> tuple[np.ndarray, np.ndarray]:
-    """y as 0/1 ints, p as floats in [0, 1], same length. Bad input raises: it is a bug
-    upstream, not an undefined metric."""
+def _real_array(values, what: str) -> np.ndarray:
+    """Float64 copy of real numbers; strings, booleans and missing values are refused (a
+    conversion would hide a mistyped column)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        if not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in arr.flat
+        ):
+            raise ValueError(f"{what} must hold real numbers")
+    elif arr.dtype.kind not in "iuf" and arr.size:
+        raise ValueError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def validate_inputs(y, p, kind: str = BINARY) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs as the metrics of ``kind`` take them; bad input raises: it is a bug upstream,
+    not an undefined metric.
+
+    Classification: y as 0/1 ints, p as floats in [0, 1], same length.
+    Regression: y and p (the predictions) as finite floats of the same length."""
+    if kind == REGRESSION:
+        y = _real_array(y, "y")
+        p = _real_array(p, "predictions")
+        if y.ndim != 1 or p.ndim != 1 or y.shape != p.shape:
+            raise ValueError(
+                f"y and predictions must be 1-D of the same length, got {y.shape} and {p.shape}"
+            )
+        if not np.isfinite(y).all():
+            raise ValueError(f"y must hold finite numbers ({int((~np.isfinite(y)).sum())} not)")
+        if not np.isfinite(p).all():
+            raise ValueError(
+                f"predictions must hold finite numbers ({int((~np.isfinite(p)).sum())} not)"
+            )
+        return y, p
+    if kind != BINARY:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
     if y.ndim != 1 or p.ndim != 1 or y.shape != p.shape:
@@ -84,12 +169,24 @@ def validate_inputs(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), p
 
 
-def undefined_reason(name: str, y, p, threshold: float = 0.5) -> str | None:
+def _param(metric: Metric, threshold: float | None) -> float | None:
+    # A classifier's threshold has a conventional default; a regression's tolerance has none
+    # (the metrics that need it refuse None).
+    if threshold is None and metric.kind == BINARY:
+        return DEFAULT_THRESHOLD
+    return threshold
+
+
+def undefined_reason(
+    name: str, y, p, threshold: float | None = None, registry: Registry | None = None
+) -> str | None:
     """Why ``name`` cannot be computed on (y, p), or None when it can."""
-    metric = get_metric(name)
-    y, p = validate_inputs(y, p)
+    metric = get_metric(name, registry)
+    y, p = validate_inputs(y, p, metric.kind)
     if y.size == 0:
         return "no examples"
+    if metric.kind != BINARY:
+        return None
     positives = int(y.sum())
     if metric.needs_both_classes and positives in (0, y.size):
         return f"slice has one class (all y={int(y[0])})"
@@ -98,12 +195,18 @@ def undefined_reason(name: str, y, p, threshold: float = 0.5) -> str | None:
     return None
 
 
-def compute(name: str, y, p, threshold: float = 0.5) -> float | None:
-    """The metric's value, or None when it is undefined on this data (never NaN)."""
-    y, p = validate_inputs(y, p)
-    if undefined_reason(name, y, p, threshold) is not None:
+def compute(
+    name: str, y, p, threshold: float | None = None, registry: Registry | None = None
+) -> float | None:
+    """The metric's value, or None when it is undefined on this data (never NaN).
+
+    ``threshold`` is the task's parameter: the decision threshold of a classifier (default
+    0.5) or the tolerance of a regression (no default)."""
+    metric = get_metric(name, registry)
+    y, p = validate_inputs(y, p, metric.kind)
+    if undefined_reason(name, y, p, threshold, registry) is not None:
         return None
-    value = float(get_metric(name).fn(y, p, threshold))
+    value = float(metric.fn(y, p, _param(metric, threshold)))
     # A registered metric may still produce NaN on data its flags did not foresee.
     return value if math.isfinite(value) else None
 
@@ -281,6 +384,86 @@ for _metric in (
     register_metric(_metric)
 
 CLASSIFICATION_METRICS: tuple[str, ...] = tuple(METRICS)
+
+
+# --- built-in regression metrics -------------------------------------------------------------
+# The third argument is the tolerance: |y - prediction| <= tolerance (inclusive) succeeded.
+# Compared exactly: a difference printed as the tolerance may sit an ulp above it in floats.
+
+
+def _tolerance(tolerance) -> float:
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, numbers.Real)
+        or not math.isfinite(tolerance)
+        or tolerance < 0
+    ):
+        raise ValueError(
+            f"regression task_success needs the task's tolerance, a finite number >= 0; "
+            f"got {tolerance!r}"
+        )
+    return float(tolerance)
+
+
+def _within(y, pred, tolerance) -> np.ndarray:
+    return np.abs(y - pred) <= _tolerance(tolerance)
+
+
+def _within_tolerance(y, pred, tolerance):
+    return float(np.mean(_within(y, pred, tolerance)))
+
+
+def _mae(y, pred, tolerance):
+    return float(np.mean(np.abs(y - pred)))
+
+
+def _rmse(y, pred, tolerance):
+    return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def _within_tolerance_batch(y, pred, tolerance, w):
+    return w @ _within(y, pred, tolerance).astype(np.float64) / y.size
+
+
+def _mae_batch(y, pred, tolerance, w):
+    return w @ np.abs(y - pred) / y.size
+
+
+def _rmse_batch(y, pred, tolerance, w):
+    return np.sqrt(w @ (y - pred) ** 2 / y.size)
+
+
+# No "within_tolerance" alias: a second name for the same number would be reported, floored
+# and gated twice. task_success is the name every workflow already reads.
+for _metric in (
+    Metric(
+        "task_success",
+        _within_tolerance,
+        True,
+        "share of examples predicted within the tolerance: |y - prediction| <= tolerance",
+        batch=_within_tolerance_batch,
+        kind=REGRESSION,
+    ),
+    Metric(
+        "mae",
+        _mae,
+        False,
+        "mean absolute error, in the outcome's units",
+        batch=_mae_batch,
+        kind=REGRESSION,
+    ),
+    Metric(
+        "rmse",
+        _rmse,
+        False,
+        "root mean squared error, in the outcome's units; weighs large misses more than mae",
+        batch=_rmse_batch,
+        kind=REGRESSION,
+    ),
+):
+    register_metric(_metric, REGRESSION_METRICS)
+
+REGRESSION_METRIC_NAMES: tuple[str, ...] = tuple(REGRESSION_METRICS)
 
 
 # --- stage-level metrics for multi-stage pipelines -------------------------------------------

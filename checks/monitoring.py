@@ -1,13 +1,17 @@
 """The four monitoring layers as plain functions: output (label-free estimate), performance
-(per segment, from labels and agents' actions), business (handle time) and a stage view.
+(per segment, from labels and people's feedback), business (a KPI) and a stage view.
+
+They speak a neutral vocabulary, mapped from the workflow's columns by the readiness asset:
+predictions carry `entity_id`, `score`, `decision`, `champion_score`, `champion_version`;
+labels `entity_id`, `label`; feedback `entity_id`, `actor`, `used`, `accepted`, `kpi`.
 
 Confidence-based performance estimation (CBPE, as NannyML describes it): a calibrated model's
-probability p is the chance its decision is right when it says "escalate" (p >= t), and 1 - p
-when it says "do not". The mean of those is the expected task success of a day's decisions,
+probability p is the chance its decision is right when it says "yes" (p >= t), and 1 - p
+when it says "no". The mean of those is the expected task success of a day's decisions,
 known the moment they are scored; each row is a Bernoulli trial, so the estimate carries its
 own standard error. It tracks shifts in *what the model sees* (covariate shift) and assumes
 the link between features and outcome is unchanged: a concept drift leaves the confidences,
-and so the estimate, where they were. The agents' overrides are the label-free signal for that.
+and so the estimate, where they were. People's overrides are the label-free signal for that.
 """
 
 from __future__ import annotations
@@ -39,61 +43,67 @@ def cbpe_task_success(scores: np.ndarray, threshold: float) -> Estimate:
     )
 
 
-def task_success(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float | None:
+def task_success(scores: np.ndarray, labels: np.ndarray, task) -> float | None:
+    """Share of rows the task calls a success (`task.correct`); None without rows."""
     if not len(scores):
         return None
-    return float(((np.asarray(scores) >= threshold) == (np.asarray(labels) == 1)).mean())
+    return float(np.mean(task.correct(np.asarray(scores, dtype="float64"), np.asarray(labels))))
 
 
 def adoption_summary(actions: pd.DataFrame) -> dict:
-    """From the agents' actions: who uses the assistant, how often they override it, and the
-    handle time. `adoption` is the share of agents who handled tickets on a day and used the
-    assistant that day, over the days given (with a `day` column; else over the agents)."""
+    """From people's feedback: who uses the outputs, how often they override them, and the
+    KPI. `adoption` is the share of actors who handled rows on a day and used the output that
+    day, over the days given (with a `day` column; else over the actors)."""
     if actions.empty:
         return {
-            "agents": 0,
-            "agents_using": 0,
+            "actors": 0,
+            "actors_using": 0,
             "adoption": None,
             "override_rate": None,
             "acceptance_rate": None,
-            "handle_minutes": None,
-            "tickets": 0,
+            "kpi": None,
+            "rows": 0,
         }
     used = actions["used"].to_numpy(dtype=bool)
     accepted = actions["accepted"].to_numpy(dtype=bool)
-    agents = actions["agent_id"].nunique()
-    using = actions.loc[used, "agent_id"].nunique()
-    keys = ["day", "agent_id"] if "day" in actions else ["agent_id"]
-    per_agent_day = actions.assign(used=used).groupby(keys)["used"].any()
+    actors = actions["actor"].nunique()
+    using = actions.loc[used, "actor"].nunique()
+    keys = ["day", "actor"] if "day" in actions else ["actor"]
+    per_actor_day = actions.assign(used=used).groupby(keys)["used"].any()
     return {
-        "agents": int(agents),
-        "agents_using": int(using),
-        "adoption": float(per_agent_day.mean()) if len(per_agent_day) else None,
+        "actors": int(actors),
+        "actors_using": int(using),
+        "adoption": float(per_actor_day.mean()) if len(per_actor_day) else None,
         "override_rate": float((used & ~accepted).sum() / used.sum()) if used.any() else None,
         "acceptance_rate": float(accepted.sum() / used.sum()) if used.any() else None,
-        "handle_minutes": float(actions["handle_minutes"].mean()),
-        "tickets": int(len(actions)),
+        "kpi": float(actions["kpi"].mean()) if "kpi" in actions else None,
+        "rows": int(len(actions)),
     }
 
 
-def segment_performance(joined: pd.DataFrame, segments: list[str], threshold: float) -> list[dict]:
-    """Per segment value: task success (labelled rows), acceptance rate (rows an agent saw the
-    suggestion), escalation rate (the model said escalate) and error rate (no model score)."""
+def segment_performance(joined: pd.DataFrame, segments: list[str], task) -> list[dict]:
+    """Per segment value: task success (labelled rows), acceptance rate (rows where the
+    output was used), decision rate (share of yes decisions; None for a regression) and
+    error rate (no model output). Acceptance counts only rows where the output was used: a
+    row nobody looked at was neither accepted nor overridden."""
     rows = []
     for column in segments:
         for value, part in joined.groupby(column, observed=True):
-            labelled = part[part["escalated"].notna() & part["champion_score"].notna()]
+            labelled = part[part["label"].notna() & part["champion_score"].notna()]
             seen = part[part["used"] == 1] if "used" in part else part.iloc[0:0]
+            decisions = part["decision"].to_numpy()
             rows.append(
                 {
                     "segment": column,
                     "value": str(value),
-                    "tickets": int(len(part)),
+                    "rows": int(len(part)),
                     "task_success": task_success(
-                        labelled["score"].to_numpy(), labelled["escalated"].to_numpy(), threshold
+                        labelled["score"].to_numpy(), labelled["label"].to_numpy(), task
                     ),
                     "acceptance_rate": float(seen["accepted"].mean()) if len(seen) else None,
-                    "escalation_rate": float(part["escalate"].mean()) if len(part) else None,
+                    "decision_rate": float(decisions.mean())
+                    if len(part) and decisions.dtype == bool
+                    else None,
                     "error_rate": float(part["champion_score"].isna().mean()),
                 }
             )
@@ -102,12 +112,15 @@ def segment_performance(joined: pd.DataFrame, segments: list[str], threshold: fl
 
 def stage_view(measured: dict[str, float | None], thresholds: dict[str, dict]) -> list[dict]:
     """Each stage of a multi-stage workflow against its own threshold, so "the pipeline is at
-    74%" becomes "this stage fell below its line". `thresholds[name]` is {"min": x} or
-    {"max": x}; a stage not measured is reported, not judged."""
+    74%" becomes "this stage fell below its line". `measured` holds every declared stage;
+    `thresholds[name]` is {"min": x} or {"max": x}; a stage not measured, or without a
+    threshold, is reported, not judged."""
     out = []
-    for name, rule in thresholds.items():
-        value = measured.get(name)
-        if value is None:
+    for name, value in measured.items():
+        rule = thresholds.get(name, {})
+        if not rule:
+            status = "no threshold"
+        elif value is None:
             status = "not measured"
         elif "min" in rule:
             status = "ok" if value >= rule["min"] else "below its threshold"
@@ -148,17 +161,18 @@ def early_warning(
     window: int = 14,
     k: float = 3.0,
     min_spread: float = 0.01,
+    min_days: int = 7,
 ) -> Signal:
     """Has the newest value of a label-free signal left the band of the days before it?
 
     The band is the median +- k robust standard deviations (1.4826 MAD, at least
     `min_spread`) of up to `window` earlier values scored by the same champion (a new model
     has its own level); `direction` is "down" (the estimate of task success) or "up" (the
-    override rate). Fewer than 7 earlier values: not judged."""
+    override rate). Fewer than `min_days` earlier values: not judged."""
     points = [(d["day"], d.get(name), d.get("version")) for d in daily if d.get(name) is not None]
     if points:
         points = [(day, v) for day, v, version in points if version == points[-1][2]]
-    if len(points) < 8:
+    if len(points) < min_days + 1:
         return Signal(name, None, None, None, None, False, f"{name}: too few days to judge")
     day, value = points[-1]
     before = np.array([v for _, v in points[-1 - window : -1]])

@@ -1,8 +1,15 @@
 """The policy: every threshold that decides something, in one versioned object.
 
-Defaults are documented here; a deployment overrides any of them with a YAML file
-(`afterlaunch --policy FILE` or the policy resource's `path`). The policy version is shown as
-metadata next to every decision it makes, so a reader knows which rules judged the data.
+Layers, each overriding the one before: the engine's defaults documented here, the task's
+defaults (a regression gate judges other metrics than a classifier's), the workflow's
+`policy.yaml`, and the home's `workflows/<name>/policy.yaml`. Unknown keys are an error, and
+settings that contradict each other or the workflow (a rollout too short for the label lag to
+judge) are refused with a sentence naming them. The policy version is shown as metadata next
+to every decision it makes, so a reader knows which rules judged the data.
+
+A few fields are read when the definitions load (a schedule's cron, an asset's freshness
+policy): they belong in the workflow's file, and a home override of them is refused
+(:data:`BUILD_TIME_FIELDS`).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 
 class _Strict(BaseModel):
@@ -52,24 +59,29 @@ class DriftRules(_Strict):
     min_rows: int = Field(100, description="fewer non-null values: too few to judge")
     n_bins: int = 20
     max_categories: int = 50
+    merged_partitions: int = Field(
+        7, ge=2, description="partitions merged for the slow-drift check (a week of days)"
+    )
 
 
 class LabelRules(_Strict):
-    """Outcomes (escalated yes/no) arrive days after the ticket."""
+    """Labels arrive up to the workflow's `label.max_lag_days` after their rows."""
 
-    delay_days: int = Field(3, description="usual delay between a ticket and its label")
-    max_delay_days: int = Field(5, description="a ticket is unlabelled-for-good after this")
-    lookback_days: int = Field(10, description="raw days searched for a label's ticket")
+    lookback_extra_days: int = Field(
+        5, ge=0, description="raw days searched for a label's row: the maximum lag plus these"
+    )
     max_bad_fraction: float = Field(0.01, description="unknown/duplicate labels: ERROR above")
 
 
 class TrainingRules(_Strict):
     """How a challenger is trained; everything here is recorded as the model's lineage."""
 
-    window_days: int = Field(28, description="days of labelled tickets in a training set")
+    window_days: int = Field(28, description="days of labelled rows in a training set")
     validation_fraction: float = Field(0.2, description="newest share of rows held out")
     min_rows: int = Field(2000, description="fewer labelled rows: refuse to train")
-    model_family: str = Field("logistic_regression", description="see assets/model_family.py")
+    model_family: str = Field(
+        "logistic_regression", description="one of the workflow's model families"
+    )
     hyperparameters: dict[str, float | int | str] = Field(default_factory=lambda: {"C": 1.0})
     seed: int = 42
     owner: str = "team:ml-platform"
@@ -92,7 +104,8 @@ class GateRules(_Strict):
             "ece": 0.05,
         },
         description="absolute floor on the challenger's point value (a ceiling for "
-        "lower-is-better metrics: log_loss, ece); an undefined floor metric rejects",
+        "lower-is-better metrics: log_loss, ece); an undefined floor metric rejects. These "
+        "are a classifier's; a regression task's defaults replace them",
     )
     metrics: list[str] = Field(
         default_factory=lambda: [
@@ -132,9 +145,6 @@ class GateRules(_Strict):
     require_approval: bool = Field(
         False, description="high-risk switch: a passing challenger awaits a human's approval"
     )
-    decision_threshold: float = Field(
-        0.5, gt=0, lt=1, description="p >= threshold means escalate; task success uses it"
-    )
 
     @model_validator(mode="after")
     def _judged_metrics_are_evaluated(self) -> GateRules:
@@ -165,6 +175,9 @@ class EvaluationRules(_Strict):
     eval_set_min_size: int = Field(
         500, ge=1, description="fewer labelled examples: refuse to judge"
     )
+    window_days: int = Field(
+        7, ge=1, description="days of labelled production the weekly evaluation judges"
+    )
 
     @model_validator(mode="after")
     def _min_within_size(self) -> EvaluationRules:
@@ -189,18 +202,10 @@ class RetrainingRules(_Strict):
     """When the loop retrains on its own. Every trigger also honours the cooldown, so one
     incident asks for one retraining, not one per sensor tick."""
 
-    drift_key_columns: list[str] = Field(
-        default_factory=lambda: [
-            "priority",
-            "plan_tier",
-            "product",
-            "channel",
-            "sentiment",
-            "prior_tickets_90d",
-            "message_length",
-            "first_response_minutes",
-        ],
-        description="columns the model leans on: their drift can justify a retraining",
+    drift_key_columns: list[str] | None = Field(
+        None,
+        description="columns the model leans on: their drift can justify a retraining "
+        "(None: every profiled column)",
     )
     drift_consecutive_days: int = Field(
         2,
@@ -214,15 +219,24 @@ class RetrainingRules(_Strict):
     new_labels_min_rows: int = Field(
         10_000, ge=1, description="labelled rows since the last training that ask for another"
     )
-    schedule_cron: str = Field(
+
+
+class ScheduleRules(_Strict):
+    """When the schedules fire (UTC). Read when the definitions load."""
+
+    production_hour: int = Field(
+        2, ge=0, le=23, description="hour after a partition ends that it is ingested and scored"
+    )
+    evaluation_cron: str = Field("0 6 * * 1", description="the weekly evaluation of the champion")
+    retraining_cron: str = Field(
         "0 3 1 * *", description="the scheduled retraining (the hybrid cadence's clock part)"
     )
 
 
 class RolloutStep(_Strict):
-    """One step of the gradual schedule: this share of tickets served by the challenger."""
+    """One step of the gradual schedule: this share of rows served by the challenger."""
 
-    fraction: float = Field(gt=0, le=1, description="share of tickets in the canary arm")
+    fraction: float = Field(gt=0, le=1, description="share of rows in the canary arm")
     days: int = Field(ge=1, description="days at this share before the next step")
 
 
@@ -238,7 +252,7 @@ class RolloutRules(_Strict):
     shadow_days: int = Field(
         2,
         ge=0,
-        description="days the challenger scores every ticket without serving any: what needs "
+        description="days the challenger scores every row without serving any: what needs "
         "no label (errors, agreement, scores) shows at once; what labels judge is judged as "
         "they arrive, from the 1% canary on",
     )
@@ -256,7 +270,7 @@ class RolloutRules(_Strict):
         3.0,
         gt=0,
         description="roll back when the challenger's task success is this many points below "
-        "the champion's baseline, or below the champion on the same tickets, with confidence",
+        "the champion's baseline, or below the champion on the same rows, with confidence",
     )
     max_error_rate: float = Field(
         0.02, ge=0, lt=1, description="roll back when more of its rows than this get no score"
@@ -273,16 +287,20 @@ class RolloutRules(_Strict):
     promotion: str = Field(
         "better",
         description="out of the last step: `better` (the paired interval of task success on "
-        "the same tickets lies above 0) or `non_inferior` (above -gate.non_inferiority_margin)",
+        "the same rows lies above 0) or `non_inferior` (above -gate.non_inferiority_margin)",
     )
-    fallback_escalate_priorities: list[str] = Field(
-        default_factory=lambda: ["urgent"],
-        description="the workflow's rule-based default when the model is switched off: "
-        "escalate tickets of these priorities",
+    label_free_only: bool = Field(
+        False,
+        description="judge the rollout on what needs no label (errors, agreement, scores) "
+        "when the canary is shorter than the label lag; otherwise such a policy is refused",
     )
 
+    @property
+    def canary_days(self) -> int:
+        return sum(s.days for s in self.steps)
+
     @model_validator(mode="after")
-    def _schedule_rises_to_everyone(self) -> RolloutRules:
+    def _schedule_rises_to_everyone(self, info: ValidationInfo) -> RolloutRules:
         fractions = [s.fraction for s in self.steps]
         if not fractions or fractions[-1] != 1.0:
             raise ValueError("rollout.steps must end at fraction 1.0 (everyone)")
@@ -290,6 +308,13 @@ class RolloutRules(_Strict):
             raise ValueError(f"rollout.steps fractions must rise: {fractions}")
         if self.promotion not in ("better", "non_inferior"):
             raise ValueError("rollout.promotion must be better or non_inferior")
+        lag = (info.context or {}).get("label_lag_days")
+        if self.enabled and lag is not None and self.canary_days <= lag and not self.label_free_only:
+            raise ValueError(
+                f"rollout.steps last {self.canary_days} days in all, but label.max_lag_days is "
+                f"{lag}: the canary would end before its first labels can arrive. Lengthen "
+                "rollout.steps, or set rollout.label_free_only: true to judge without labels"
+            )
         return self
 
 
@@ -298,9 +323,17 @@ class ReadinessRules(_Strict):
 
     week_days: int = Field(7, ge=1, description="days that make 'this week'")
     month1_days: int = Field(30, ge=1, description="days after launch that make 'month 1'")
-    segments: list[str] = Field(
-        default_factory=lambda: ["channel", "region", "plan_tier"],
-        description="columns the performance layer is broken down by",
+    history_days: int = Field(
+        14, ge=1, description="scored days the performance layer shows (beside this week)"
+    )
+    volume_warn_factor: float = Field(
+        0.7, gt=0, le=1, description="rows below this share of the expected volume: pipeline WARN"
+    )
+    early_warning_k: float = Field(
+        3.0, gt=0, description="label-free signals: band of median +- k robust sd"
+    )
+    early_warning_min_days: int = Field(
+        7, ge=2, description="label-free signals: fewer earlier days under the champion: no band"
     )
     task_success_drop_points: float = Field(
         5.0, gt=0, description="task success this many points below the baseline: fail"
@@ -308,24 +341,23 @@ class ReadinessRules(_Strict):
     adoption_drop: float = Field(
         0.20, gt=0, lt=1, description="adoption this share below month 1: the collapse signal"
     )
-    handle_time_rise: float = Field(
-        0.05, ge=0, description="handle time this share above the pre-deployment baseline: fail"
+    kpi_worsening: float = Field(
+        0.05, ge=0, description="the KPI this share worse than before deployment: fail"
     )
     schema_errors_days: int = Field(30, ge=1, description="look-back for schema errors")
     stages: dict[str, dict[str, float]] = Field(
-        default_factory=lambda: {
-            "triage model (task success)": {"min": 0.80},
-            "agent review (acceptance rate)": {"min": 0.75},
-            "resolution (handle time vs pre-deployment)": {"max": 1.0},
-        },
-        description="each stage of the workflow against its own threshold ({min} or {max})",
+        default_factory=dict,
+        description="each of the workflow's stages against its own threshold ({min} or {max})",
     )
 
 
 class AlertRoute(_Strict):
     """Who hears about which checks, and how fast."""
 
-    owner: str
+    owner: str = Field(
+        description="a person or team, or a role of the workflow's owners: data_engineer, "
+        "model_owner, domain_owner"
+    )
     assets: list[str] = Field(description="asset names whose checks this route covers")
     errors: str = Field("immediate", description="immediate | digest")
     warnings: str = Field("digest", description="immediate | digest | log")
@@ -337,18 +369,19 @@ class AlertRules(_Strict):
     routes: list[AlertRoute] = Field(
         default_factory=lambda: [
             AlertRoute(
-                owner="data engineer",
-                assets=["raw_tickets", "ticket_profiles", "ticket_labels", "ticket_features"],
+                owner="data_engineer",
+                assets=["raw", "profiles", "labels", "features", "feedback"],
                 errors="immediate",
                 warnings="digest",
             ),
             AlertRoute(
-                owner="workflow designer",
+                owner="model_owner",
                 assets=[
                     "predictions",
                     "weekly_evaluation",
                     "eval_test_set",
                     "challenger_evaluation",
+                    "rollout_comparison",
                     "readiness_report",
                 ],
                 errors="digest",
@@ -391,14 +424,14 @@ class Policy(_Strict):
     evaluation: EvaluationRules = EvaluationRules()
     output: OutputRules = OutputRules()
     retraining: RetrainingRules = RetrainingRules()
+    schedules: ScheduleRules = ScheduleRules()
     rollout: RolloutRules = RolloutRules()
     readiness: ReadinessRules = ReadinessRules()
     alerts: AlertRules = AlertRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:
-        """Keyword arguments of checks.bootstrap for every interval the policy asks for."""
+        """Keyword arguments of a task's interval methods for every interval asked for."""
         return {
-            "threshold": self.gate.decision_threshold,
             "n_resamples": self.evaluation.bootstrap_resamples,
             "confidence": self.evaluation.confidence,
             "seed": self.evaluation.seed,
@@ -410,14 +443,58 @@ class Policy(_Strict):
         return {"policy_version": self.version, **{f"policy.{k}": v for k, v in rules.items()}}
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """Defaults, overridden by the YAML file at `path` when given."""
+# Read when the definitions load (crons, asset freshness policies): set in the workflow's file.
+BUILD_TIME_FIELDS = (
+    ("freshness", "asset_warn_hours"),
+    ("freshness", "asset_fail_hours"),
+    ("schedules", "production_hour"),
+    ("schedules", "evaluation_cron"),
+    ("schedules", "retraining_cron"),
+)
+
+
+def read_layer(path: str | Path | None) -> dict:
+    """One YAML layer as a mapping ({} for None)."""
     if path is None:
-        return Policy()
+        return {}
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"policy file not found: {path}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"policy file {path} must hold a mapping, got {type(data).__name__}")
-    return Policy.model_validate(data)
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge of mappings; lists and scalars replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_policy(
+    layers: list[dict], label_lag_days: int | None = None, runtime_layer: dict | None = None
+) -> Policy:
+    """The policy from layers (lowest first); `runtime_layer`, the home's overrides, may not
+    change a field read when the definitions load."""
+    runtime_layer = runtime_layer or {}
+    for section, name in BUILD_TIME_FIELDS:
+        if name in (runtime_layer.get(section) or {}):
+            raise ValueError(
+                f"{section}.{name} is read when the definitions load: set it in the "
+                "workflow's policy.yaml, not in the home's"
+            )
+    data: dict = {}
+    for layer in [*layers, runtime_layer]:
+        data = merge(data, layer)
+    return Policy.model_validate(data, context={"label_lag_days": label_lag_days})
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Engine defaults, overridden by the YAML file at `path` when given."""
+    return build_policy([read_layer(path)])

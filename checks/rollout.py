@@ -50,7 +50,7 @@ def start(
     policy_version: str,
 ) -> dict:
     """A new rollout in shadow. Its id salts the arm assignment, so two rollouts split the
-    traffic independently while one rollout keeps every ticket in its arm."""
+    traffic independently while one rollout keeps every entity in its arm."""
     floor = baseline_task_success - rules.task_success_drop_points / 100
     record = {
         "id": f"v{version}-{today.isoformat()}",

@@ -1,8 +1,10 @@
 """The champion and the challenger on the same traffic, and the rollback triggers judged on it.
 
-Both models score every ticket during a rollout, so every labelled ticket is a paired
-observation: the comparison needs no luck in how the arms were split, and a 1% canary is judged
-on all the traffic, not on its 20 tickets a day. What the arms *served* is reported beside it.
+Both models score every row during a rollout, so every labelled row is a paired observation:
+the comparison needs no luck in how the arms were split, and a 1% canary is judged on all the
+traffic, not on its 20 rows a day. What the arms *served* is reported beside it. Right and
+wrong come from the workflow's task (`task.correct`), so a classifier and a regression are
+compared the same way.
 """
 
 from __future__ import annotations
@@ -20,20 +22,31 @@ from checks.rollout_stats import (
     wilson,
 )
 
-LABEL = "escalated"
-
-
-def _summary(scores: np.ndarray, threshold: float) -> dict:
+def _summary(scores: np.ndarray, task, edges: list[float]) -> dict:
     scores = scores[np.isfinite(scores)]
     if not len(scores):
-        return {"n": 0, "mean_score": None, "positive_rate": None, "histogram": []}
-    counts, _ = np.histogram(scores, bins=10, range=(0.0, 1.0))
+        return {"n": 0, "mean_score": None, "positive_rate": None, "histogram": [], "edges": edges}
+    counts, _ = np.histogram(np.clip(scores, edges[0], edges[-1]), bins=np.asarray(edges))
+    decided = np.asarray(task.decide(scores))
     return {
         "n": int(len(scores)),
         "mean_score": float(scores.mean()),
-        "positive_rate": float((scores >= threshold).mean()),
-        "histogram": [int(c) for c in counts],  # ten bins of 0.1
+        "positive_rate": float(decided.mean()) if decided.dtype == bool else None,
+        "histogram": [int(c) for c in counts],
+        "edges": edges,
     }
+
+
+def _edges(scores: np.ndarray, task) -> list[float]:
+    """Shared bins for both models' histograms (the task's output bins on the champion's)."""
+    finite = scores[np.isfinite(scores)]
+    edges = task.output_profile(finite)["edges"] if len(finite) else [0.0, 1.0]
+    edges = [float(e) for e in edges]
+    if not np.isfinite(edges[0]):
+        edges[0] = float(finite.min()) if len(finite) else 0.0
+    if not np.isfinite(edges[-1]):
+        edges[-1] = float(finite.max()) if len(finite) else 1.0
+    return edges
 
 
 def _rate(rate) -> dict:
@@ -46,20 +59,24 @@ def compare_on_traffic(
     labels: pd.DataFrame,
     record: dict,
     rules: RolloutRules,
-    threshold: float,
+    task,
     margin: float,
+    id_column: str,
+    label_column: str,
 ) -> dict:
     """`rollout_rows`: the predictions this rollout scored so far; `window_rows`: the newest
-    `trigger_window_days` of them; `labels`: clean (ticket_id, escalated) known so far.
+    `trigger_window_days` of them; `labels`: clean (id, label) rows known so far; `task`:
+    the workflow's task (decide, correct, output_profile).
 
     Returns the comparison (agreement, score distributions, task success per arm, the paired
     test), every trigger's result, the reasons of those that fired, and whether the promotion
     rule is met (`proven`: True, False, or None when too few labelled rows)."""
     agreed = record["triggers"]
     ok = ~rollout_rows["challenger_error"].to_numpy(dtype=bool)
-    champion_says = rollout_rows["champion_score"].to_numpy(dtype="float64") >= threshold
-    challenger_says = rollout_rows["challenger_score"].to_numpy(dtype="float64") >= threshold
-    labelled, right = _right(rollout_rows, labels, threshold)
+    champion_out = rollout_rows["champion_score"].to_numpy(dtype="float64")
+    challenger_out = rollout_rows["challenger_score"].to_numpy(dtype="float64")
+    columns = (id_column, label_column)
+    labelled, right = _right(rollout_rows, labels, task, columns)
     champion_right, challenger_right, served_right = (
         right["champion_score"],
         right["challenger_score"],
@@ -72,7 +89,7 @@ def compare_on_traffic(
     }
     paired = paired_difference(challenger_right, champion_right, rules.confidence)
 
-    _, window_right = _right(window_rows, labels, threshold)
+    _, window_right = _right(window_rows, labels, task, columns)
     w_challenger, w_champion = window_right["challenger_score"], window_right["champion_score"]
     triggers = [
         error_rate_trigger(
@@ -96,20 +113,17 @@ def compare_on_traffic(
         ),
     ]
     proven, proof = _proof(paired, agreed["promotion"], margin, rules.min_labelled_rows)
+    edges = _edges(champion_out, task)
     return {
         "rollout_id": record["id"],
         "version": record["version"],
         "champion_version": record["champion_version"],
         "scored_rows": int(len(rollout_rows)),
         "labelled_rows": int(len(labelled)),
-        "agreement_rate": agreement_rate(champion_says[ok], challenger_says[ok]),
+        "agreement_rate": _agreement(task, champion_out[ok], challenger_out[ok]),
         "scores": {
-            "champion": _summary(
-                rollout_rows["champion_score"].to_numpy(dtype="float64"), threshold
-            ),
-            "challenger": _summary(
-                rollout_rows["challenger_score"].to_numpy(dtype="float64"), threshold
-            ),
+            "champion": _summary(champion_out, task, edges),
+            "challenger": _summary(challenger_out, task, edges),
         },
         "task_success_by_arm": arms,
         "paired": {
@@ -140,16 +154,26 @@ def compare_on_traffic(
     }
 
 
+def _agreement(task, champion: np.ndarray, challenger: np.ndarray) -> float | None:
+    """Share of rows where the two models' decisions agree (for a regression: outputs within
+    the task's tolerance of each other)."""
+    if not len(champion):
+        return None
+    return agreement_rate(
+        np.ones(len(champion), dtype=bool), task.correct(challenger, task.decide(champion))
+    )
+
+
 def _right(
-    rows: pd.DataFrame, labels: pd.DataFrame, threshold: float
+    rows: pd.DataFrame, labels: pd.DataFrame, task, columns: tuple[str, str]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The labelled rows both models scored, and per score column whether its decision was
-    right."""
+    """The labelled rows both models scored, and per score column whether it was right."""
+    id_column, label_column = columns
     scored = rows[~rows["challenger_error"].to_numpy(dtype=bool)]
-    labelled = scored.merge(labels[["ticket_id", LABEL]], on="ticket_id", how="inner")
-    y = labelled[LABEL].to_numpy(dtype="int64") == 1
+    labelled = scored.merge(labels[[id_column, label_column]], on=id_column, how="inner")
+    y = labelled[label_column].to_numpy(dtype="float64")
     right = {
-        column: (labelled[column].to_numpy(dtype="float64") >= threshold) == y
+        column: np.asarray(task.correct(labelled[column].to_numpy(dtype="float64"), y), bool)
         for column in ("score", "champion_score", "challenger_score")
     }
     return labelled, right
@@ -157,11 +181,11 @@ def _right(
 
 def _proof(paired, rule: str, margin: float, min_rows: int) -> tuple[bool | None, str]:
     if paired.n < min_rows or paired.low is None:
-        return None, f"{paired.n} paired labelled tickets, {min_rows} needed"
+        return None, f"{paired.n} paired labelled rows, {min_rows} needed"
     line = 0.0 if rule == "better" else -margin
     text = (
         f"task success {paired.challenger:.3f} vs {paired.champion:.3f} on the same "
-        f"{paired.n:,} tickets, difference {100 * paired.difference:+.1f} points "
+        f"{paired.n:,} rows, difference {100 * paired.difference:+.1f} points "
         f"[{100 * paired.low:+.1f}, {100 * paired.high:+.1f}]"
     )
     verdict = paired.low > line

@@ -1,7 +1,7 @@
 """Statistics for a gradual challenger rollout: who is in the canary, and is the canary worse?
 
-Arms are assigned by a keyed hash of the ticket id, so a ticket keeps its arm across runs,
-processes and library versions, and raising the canary fraction only ever adds tickets.
+Arms are assigned by a keyed hash of the entity id, so an entity keeps its arm across runs,
+processes and library versions, and raising the canary fraction only ever adds entities.
 
 The rollback triggers written in the policy are judged with confidence bounds, not point
 values: a canary is rolled back for task success only when it is worse than the allowed line
@@ -37,33 +37,33 @@ def _salt_key(salt: str) -> bytes:
     return key
 
 
-def buckets(ticket_ids: Iterable[str], salt: str) -> np.ndarray:
-    """A uniform number in [0, 1) per ticket id, a pure function of (id, salt).
+def buckets(entity_ids: Iterable[str], salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per entity id, a pure function of (id, salt).
 
     blake2b keyed with the salt, 8-byte digest read as a big-endian uint64, divided by 2**64.
     Python's ``hash()`` is salted per process and pandas' hashing may change between versions;
-    a ticket must keep its arm across both. Ids must be ``str``: coercing numbers would make
+    an entity must keep its arm across both. Ids must be ``str``: coercing numbers would make
     the arm depend on the dtype (``1`` vs ``1.0``).
     """
     key = _salt_key(salt)
     digests = []
-    for ticket_id in ticket_ids:
-        if not isinstance(ticket_id, str):
-            raise TypeError(f"ticket ids must be str, got {type(ticket_id).__name__}")
-        digests.append(hashlib.blake2b(ticket_id.encode(), key=key, digest_size=8).digest())
+    for entity_id in entity_ids:
+        if not isinstance(entity_id, str):
+            raise TypeError(f"entity ids must be str, got {type(entity_id).__name__}")
+        digests.append(hashlib.blake2b(entity_id.encode(), key=key, digest_size=8).digest())
     words = np.frombuffer(b"".join(digests), dtype=">u8")
     # uint64 -> float64 rounds to nearest, so the top 2**10 words would round up to 1.0.
     return np.minimum(words.astype(np.float64) / 2.0**64, _BELOW_ONE)
 
 
-def canary_mask(ticket_ids: Iterable[str], salt: str, fraction: float) -> np.ndarray:
-    """True where the ticket is served by the challenger: its bucket is below ``fraction``.
+def canary_mask(entity_ids: Iterable[str], salt: str, fraction: float) -> np.ndarray:
+    """True where the entity is served by the challenger: its bucket is below ``fraction``.
 
-    A threshold on a fixed bucket is monotone: a ticket in the canary at 5% stays in it at 25%,
+    A threshold on a fixed bucket is monotone: an entity in the canary at 5% stays in it at 25%,
     so widening the rollout never moves a customer back to the champion."""
     if not 0.0 <= fraction <= 1.0:  # also rejects NaN
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
-    return buckets(ticket_ids, salt) < fraction
+    return buckets(entity_ids, salt) < fraction
 
 
 # --- intervals --------------------------------------------------------------------------------

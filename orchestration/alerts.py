@@ -9,15 +9,21 @@ from __future__ import annotations
 from collections import defaultdict
 
 from assets.check_history import Evaluation
+from assets.workflow import Workflow
 from checks.policy import AlertRules
 from resources.alerts import Alert
 
+ROLES = ("data_engineer", "model_owner", "domain_owner")
 
-def route(evaluation: Evaluation, rules: AlertRules) -> tuple[str, str]:
-    """(owner, delivery) for a failed evaluation; delivery is immediate, digest or log."""
-    chosen = rules.route_for(evaluation.asset)
+
+def route(evaluation: Evaluation, rules: AlertRules, wf: Workflow) -> tuple[str, str]:
+    """(owner, delivery) for a failed evaluation of one of `wf`'s checks; delivery is
+    immediate, digest or log. A route's owner may name a role of the workflow's owners."""
+    asset = evaluation.asset.removeprefix(f"{wf.name}/")
+    chosen = rules.route_for(asset)
     delivery = chosen.errors if evaluation.level == "error" else chosen.warnings
-    return chosen.owner, delivery
+    owner = getattr(wf.owners, chosen.owner) if chosen.owner in ROLES else chosen.owner
+    return owner, delivery
 
 
 def alert_key(evaluation: Evaluation) -> str:

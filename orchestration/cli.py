@@ -15,6 +15,18 @@ from orchestration.home import activate, resolve_home
 log = logging.getLogger("afterlaunch")
 
 
+def _workflow(args: argparse.Namespace):
+    from orchestration.catalog import choose
+
+    return choose(getattr(args, "workflow", None))
+
+
+def _activate(args: argparse.Namespace):
+    """The home and the chosen workflow, with this process pointed at both."""
+    wf = _workflow(args)
+    return activate(resolve_home(args.home), wf), wf
+
+
 def _days(start: str, end: str | None) -> list[str]:
     first = date.fromisoformat(start)
     last = date.fromisoformat(end) if end else first
@@ -28,8 +40,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.scenario import load_scenario
 
     home = resolve_home(args.home)
-    scenario = load_scenario(args.scenario, days=args.days, seed=args.seed)
-    result = run_demo(home, scenario, json_path=args.json)
+    wf = _workflow(args)
+    if wf.simulation is None:
+        raise SystemExit(f"workflow {wf.name} has no simulation to run a demo on")
+    scenario = load_scenario(wf.simulation, args.scenario, days=args.days, seed=args.seed)
+    result = run_demo(home, scenario, wf, json_path=args.json)
     print("\n".join(summary_lines(result)))
     print(f"\nhome: {home.root}\nopen the Dagster UI on it: afterlaunch ui --home {home.root}")
     return 0
@@ -37,30 +52,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from orchestration.scenario import load_scenario
-    from orchestration.simulation.crm import CrmSimulator
 
-    home = activate(resolve_home(args.home))
-    scenario = load_scenario(args.scenario) if args.scenario else None
+    home, wf = _activate(args)
+    if wf.simulation is None:
+        raise SystemExit(f"workflow {wf.name} has no simulated source")
+    scenario = load_scenario(wf.simulation, args.scenario) if args.scenario else None
     incidents = scenario.incidents if scenario else []
     days = _days(args.start, args.end)
-    simulator = CrmSimulator(home.source_url, seed=args.seed)
-    simulator.write_days(date.fromisoformat(days[0]), date.fromisoformat(days[-1]), incidents)
-    log.info("wrote %d days of source data to %s", len(days), home.source_url)
+    url = home.source_url_for(wf)
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    wf.simulation.write_source(url, args.seed, first, last, incidents)
+    log.info("wrote %d days of %s source data", len(days), wf.name)
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    home = activate(resolve_home(args.home))
+    home, wf = _activate(args)
     from dagster import DagsterInstance
 
+    from orchestration.catalog import definitions
     from orchestration.runner import run_job
 
     instance = DagsterInstance.get()
     job = "raw_ingestion" if args.raw_only else "daily_ingestion"
-    days = _days(args.start, args.end)
+    parts = wf.partitions
+    first = date.fromisoformat(args.start)
+    last = date.fromisoformat(args.end) if args.end else first
+    if last < first:
+        raise SystemExit(f"--end {last} lies before --start {first}")
+    from datetime import datetime
+
+    days = parts.keys_between(
+        datetime.combine(first, datetime.min.time()), datetime.combine(last, datetime.min.time())
+    )
     worst = 0
     for number, key in enumerate(days, 1):
-        outcome = run_job(instance, job, key)
+        outcome = run_job(definitions(wf), instance, job, key)
         for check in outcome.checks:
             if check.level != "ok":
                 print(f"{key} {check.check:<24} {check.level.upper():<5} {check.description}")
@@ -74,16 +101,21 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return _run(args, "reference_refresh", {"reference_profile": {"end_date": args.end}})
 
 
-def _registry(home):
+def _registry(home, wf):
     from resources.registry import ModelRegistry
 
-    return ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
+    return ModelRegistry(
+        tracking_uri=home.mlflow_uri,
+        artifact_root=home.mlflow_artifacts,
+        model_name=wf.model_name,
+        experiment_name=f"afterlaunch-{wf.name}",
+    )
 
 
-def _store(home):
+def _store(home, wf):
     from resources.snapshots import SnapshotStore, snapshot_root
 
-    return SnapshotStore(snapshot_root(home.root))
+    return SnapshotStore(snapshot_root(home.root, wf.name))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -121,8 +153,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from orchestration.reproduce import reproduce
 
-    home = activate(resolve_home(args.home))
-    result = reproduce(args.version, _registry(home), _store(home))
+    home, wf = _activate(args)
+    result = reproduce(wf, args.version, _registry(home, wf), _store(home, wf))
     verdict = "reproduced exactly" if result.identical else "NOT reproduced"
     print(
         f"version {result.version}: {verdict} on {result.rows} rows "
@@ -134,14 +166,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def _run(
     args: argparse.Namespace, job: str, ops: dict | None = None, tags: dict | None = None
 ) -> int:
-    activate(resolve_home(args.home))
+    _, wf = _activate(args)
     from dagster import DagsterInstance
 
+    from orchestration.catalog import definitions
     from orchestration.runner import run_job
 
-    config = {"ops": {op: {"config": c} for op, c in (ops or {}).items()}} if ops else None
+    config = (
+        {"ops": {wf.op(asset): {"config": c} for asset, c in (ops or {}).items()}} if ops else None
+    )
     instance = DagsterInstance.get()
-    outcome = run_job(instance, job, None, run_config=config, tags=tags)
+    outcome = run_job(definitions(wf), instance, job, None, run_config=config, tags=tags)
     for check in outcome.checks:
         print(f"{check.check:<24} {check.level.upper():<5} {check.description}")
     _print_materializations(instance, outcome.run_id)
@@ -167,7 +202,7 @@ def _print_materializations(instance, run_id: str) -> None:
         if not (event and event.is_step_materialization):
             continue
         materialization = event.step_materialization_data.materialization
-        asset = materialization.asset_key.to_user_string()
+        asset = materialization.asset_key.path[-1]
         for key in _SUMMARY_KEYS.get(asset, []):
             if key in materialization.metadata:
                 value = materialization.metadata[key].value
@@ -175,8 +210,8 @@ def _print_materializations(instance, run_id: str) -> None:
 
 
 def _champion_summary(args: argparse.Namespace) -> None:
-    home = resolve_home(args.home)
-    registry = _registry(home)
+    home, wf = resolve_home(args.home), _workflow(args)
+    registry = _registry(home, wf)
     print(
         f"champion: {registry.version_for_alias('champion')}, "
         f"previous: {registry.version_for_alias('previous')}"
@@ -222,9 +257,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
     from resources.clock import ClockResource
 
-    home = activate(resolve_home(args.home))
+    home, wf = _activate(args)
     actor = args.actor or getpass.getuser()
-    _registry(home).set_version_tags(
+    _registry(home, wf).set_version_tags(
         args.version, {"approval.by": actor, "approval.at": ClockResource().now().isoformat()}
     )
     status = _run(
@@ -250,8 +285,8 @@ def cmd_flag(args: argparse.Namespace) -> int:
     if args.state is None:
         from assets.serving import current_flag
 
-        home = activate(resolve_home(args.home))
-        flag = current_flag(_store(home))
+        home, wf = _activate(args)
+        flag = current_flag(_store(home, wf))
         if flag is None:
             print("serving flag: on (never flipped)")
         else:
@@ -277,8 +312,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return _run(args, "rollout_step", {"rollout": {**change, "actor": args.actor}})
     from assets.serving import current_rollout
 
-    home = activate(resolve_home(args.home))
-    store = _store(home)
+    home, wf = _activate(args)
+    store = _store(home, wf)
     record = current_rollout(store)
     if record is None:
         print("no rollout has been started")
@@ -311,8 +346,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """The five questions, from the latest readiness_report (text, or --json)."""
     import json
 
-    home = activate(resolve_home(args.home))
-    store = _store(home)
+    home, wf = _activate(args)
+    store = _store(home, wf)
     days = store.partitions("readiness_report")
     if not days:
         print("no readiness report yet: it is refreshed by every daily_production run")
@@ -320,7 +355,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     report = store.read("readiness_report", days[-1])
     if args.json:
         document = {
-            "asset": "readiness_report",
+            "workflow": wf.name,
+            "asset": f"{wf.name}/readiness_report",
             "partition": days[-1],
             "overall": report["overall"],
             "week": report["week"],
@@ -336,7 +372,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"   from: {', '.join(q['source'])}")
     for stage in report["stages"]:
         print(f"   stage {stage['stage']}: {stage['status']}")
-    print(f"HTML: {home.root / 'reports' / 'readiness.html'}")
+    print(f"HTML: {home.workflow_root(wf.name) / 'reports' / 'readiness.html'}")
     return 0
 
 
@@ -359,18 +395,27 @@ def cmd_weekly(args: argparse.Namespace) -> int:
 
 
 def cmd_feature_lock(args: argparse.Namespace) -> int:
-    from assets.feature_set import pin_current_version
-
-    pin = pin_current_version()
-    print(f"feature set v{pin.version} pinned at {pin.definitions_hash}")
+    wf = _workflow(args)
+    try:
+        pins = wf.feature_sets.pin_all_current()
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    for pin in pins:
+        print(f"{wf.name}: feature set v{pin.version} pinned at {pin.definitions_hash}")
     return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     home = activate(resolve_home(args.home))
+    from orchestration.catalog import load, workflow_names
+
+    for name in workflow_names():  # every location's source URL variable
+        activate(home, load(name))
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    workspace = Path.cwd() / "workspace.yaml"
-    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "orchestration.definitions"]
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    if not workspace.exists():
+        raise SystemExit(f"no workspace.yaml beside the project ({workspace})")
+    target = ["-w", str(workspace)]
     command = [dagster, "dev", *target, "-p", str(args.port), "-h", args.host]
     log.info("DAGSTER_HOME=%s; starting: %s", home.dagster_home, " ".join(command))
     os.execvpe(command[0], command, os.environ)
@@ -401,10 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--home", help="state folder (default: $AFTERLAUNCH_HOME or .afterlaunch)")
+        p.add_argument(
+            "--workflow",
+            help="the workflow (default: the only one, or $AFTERLAUNCH_WORKFLOW)",
+        )
         return p
 
     p = with_home(sub.add_parser("demo", help="simulate production and run every check"))
-    p.add_argument("--scenario", help="scenario YAML (default: scenarios/default.yaml)")
+    p.add_argument("--scenario", help="scenario YAML (default: the workflow's default scenario)")
     p.add_argument("--days", type=int, help="override the scenario's number of days")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument("--json", help="also write the timeline JSON to this path")
@@ -497,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--week-end", help="last label day of the week (default: newest)")
     p.set_defaults(func=cmd_weekly)
 
-    p = sub.add_parser("feature-lock", help="pin the feature set version to its code hash")
+    p = with_home(sub.add_parser("feature-lock", help="pin every feature set version to its code"))
     p.set_defaults(func=cmd_feature_lock)
 
     p = with_home(sub.add_parser("ui", help="open the Dagster UI on this home"))

@@ -1,84 +1,149 @@
-"""The one Definitions object: assets, checks, jobs and the resources they use.
+"""build_definitions: one workflow's Dagster code location (assets, checks, jobs, schedules,
+sensors and the resources they use). `workspace.yaml` lists one location per workflow, all on
+one instance; asset keys are prefixed with the workflow's name so their histories stay apart.
 
 Paths and URLs come from the environment (EnvVar), resolved when a run starts:
-AFTERLAUNCH_HOME (the deployment's home folder), AFTERLAUNCH_SOURCE_URL (the source system's
-SQLAlchemy URL), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS (the MLflow tracking
-and registry store), AFTERLAUNCH_ALERT_WEBHOOK (a Slack-compatible webhook;
-empty: log only). `afterlaunch` commands set them from `--home` unless already set.
+AFTERLAUNCH_HOME (the deployment's home folder), the workflow's source URL variable
+(AFTERLAUNCH_SOURCE_URL by default), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS
+(the MLflow tracking and registry store), AFTERLAUNCH_ALERT_WEBHOOK (a Slack-compatible
+webhook; empty: log only). `afterlaunch` commands set them from `--home` unless already set.
 """
+
+from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
-from assets.deployment import baseline_metrics, champion
-from assets.evaluation import challenger_evaluation, eval_test_set, eval_test_set_pinned
-from assets.features import FEATURE_CHECKS, ticket_features
-from assets.feedback import agent_actions
-from assets.flags import serving_flags
-from assets.labels import LABEL_CHECKS, ticket_labels
-from assets.predictions import prediction_drift, predictions
-from assets.profiles import PROFILE_CHECKS, reference_profile, ticket_profiles
-from assets.raw_tickets import RAW_TICKETS_CHECKS, raw_tickets
-from assets.readiness import label_free_signals, readiness_report
-from assets.rollout import rollout, rollout_comparison, rollout_triggers
-from assets.training import challenger_model, training_set
-from assets.weekly import weekly_evaluation, weekly_task_success
-from orchestration.jobs import JOBS, SCHEDULES
-from orchestration.sensors import SENSORS
+from assets import (
+    deployment,
+    evaluation,
+    features,
+    flags,
+    ingestion,
+    labels,
+    predictions,
+    profiles,
+    readiness,
+    rollout,
+    training,
+    weekly,
+)
+from assets.workflow import Workflow
+from checks.policy import Policy, build_policy, read_layer
+from orchestration.jobs import build_jobs
+from orchestration.sensors import build_sensors
 from resources.alerts import AlertWebhook
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.snapshots import VersionedParquetIOManager
-from resources.source import SqlTicketSource
+from resources.source import DayTableSource, EventTimeSource
 from resources.storage import HomeStorage
 
 HOME = EnvVar("AFTERLAUNCH_HOME")
 
-defs = Definitions(
-    assets=[
-        raw_tickets,
-        reference_profile,
-        ticket_profiles,
-        ticket_labels,
-        agent_actions,
-        ticket_features,
-        eval_test_set,
-        training_set,
-        challenger_model,
-        challenger_evaluation,
-        champion,
-        baseline_metrics,
-        rollout,
-        serving_flags,
-        predictions,
-        rollout_comparison,
-        weekly_evaluation,
-        readiness_report,
-    ],
-    asset_checks=[
-        *RAW_TICKETS_CHECKS,
-        *PROFILE_CHECKS,
-        *LABEL_CHECKS,
-        *FEATURE_CHECKS,
-        eval_test_set_pinned,
-        prediction_drift,
-        rollout_triggers,
-        weekly_task_success,
-        label_free_signals,
-    ],
-    jobs=JOBS,
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={
-        "io_manager": VersionedParquetIOManager(home=HOME),
-        "storage": HomeStorage(home=HOME),
-        "source": SqlTicketSource(url=EnvVar("AFTERLAUNCH_SOURCE_URL")),
+
+def workflow_policy(wf: Workflow) -> Policy:
+    """The workflow's policy without the home's overrides: what the definitions are built with
+    (crons, asset freshness windows), and a check that its file is valid for this workflow."""
+    policy = build_policy(
+        [wf.task.default_policy, read_layer(wf.policy_file)], label_lag_days=wf.label.max_lag_days
+    )
+    check_against(wf, policy)
+    return policy
+
+
+def check_against(wf: Workflow, policy: Policy) -> None:
+    """Settings that name something of the workflow must name something it has."""
+    unknown = sorted(set(policy.gate.metrics) - set(wf.task.metric_names))
+    if unknown:
+        raise ValueError(
+            f"workflow {wf.name}: gate.metrics {unknown} are not metrics of its task "
+            f"({wf.task.kind}: {', '.join(wf.task.metric_names)})"
+        )
+    if policy.training.model_family not in wf.model_families:
+        raise ValueError(
+            f"workflow {wf.name}: training.model_family {policy.training.model_family!r} is not "
+            f"one of its model families ({', '.join(sorted(wf.model_families))})"
+        )
+    stages = {s.name for s in wf.stages}
+    stray = sorted(set(policy.readiness.stages) - stages)
+    if stray:
+        raise ValueError(
+            f"workflow {wf.name}: readiness.stages {stray} are not stages it declares "
+            f"({', '.join(sorted(stages)) or 'none'})"
+        )
+    columns = {*wf.contracts.numeric_columns, *wf.contracts.categorical_columns}
+    keys = policy.retraining.drift_key_columns or []
+    missing = sorted(set(keys) - columns)
+    if missing:
+        raise ValueError(
+            f"workflow {wf.name}: retraining.drift_key_columns {missing} are not profiled "
+            "columns of its raw contract"
+        )
+
+
+def source_resource(wf: Workflow):
+    cls = DayTableSource if wf.source.layout == "day_tables" else EventTimeSource
+    fb = wf.feedback
+    return cls(
+        url=EnvVar(wf.source.url_env),
+        table=wf.source.table,
+        entity_id=wf.entity.id,
+        event_time=wf.entity.event_time,
+        labels_table=wf.source.labels_table,
+        label_column=wf.label.column,
+        known_at_column=wf.label.known_at,
+        feedback_table=wf.source.feedback_table if fb else None,
+        feedback_columns=fb.columns if fb else [],
+        feedback_time=fb.recorded_at if fb else "recorded_at",
+    )
+
+
+def resources(wf: Workflow) -> dict:
+    return {
+        "io_manager": VersionedParquetIOManager(home=HOME, workflow=wf.name),
+        "storage": HomeStorage(home=HOME, workflow=wf.name),
+        "source": source_resource(wf),
         "registry": ModelRegistry(
             tracking_uri=EnvVar("AFTERLAUNCH_MLFLOW_URI"),
             artifact_root=EnvVar("AFTERLAUNCH_MLFLOW_ARTIFACTS"),
+            model_name=wf.model_name,
+            experiment_name=f"afterlaunch-{wf.name}",
         ),
-        "policy": PolicyResource(home=HOME),
+        "policy": PolicyResource(
+            workflow=wf.name,
+            home=HOME,
+            workflow_file=str(wf.policy_file) if wf.policy_file else None,
+            defaults=wf.task.default_policy,
+            label_lag_days=wf.label.max_lag_days,
+        ),
         "clock": ClockResource(),
         "webhook": AlertWebhook(url=EnvVar("AFTERLAUNCH_ALERT_WEBHOOK")),
-    },
-)
+    }
+
+
+def build_definitions(wf: Workflow) -> Definitions:
+    policy = workflow_policy(wf)
+    stages = [
+        ingestion.build(wf, policy),
+        labels.build(wf),
+        profiles.build(wf),
+        features.build(wf),
+        training.build(wf),
+        evaluation.build(wf),
+        deployment.build(wf),
+        flags.build(wf),
+        rollout.build(wf),
+        predictions.build(wf),
+        weekly.build(wf),
+        readiness.build(wf),
+    ]
+    jobs = build_jobs(wf, policy)
+    return Definitions(
+        assets=[a for built, _ in stages for a in built],
+        asset_checks=[c for _, checks in stages for c in checks],
+        jobs=list(jobs.jobs.values()),
+        schedules=jobs.schedules,
+        sensors=build_sensors(wf, jobs),
+        resources=resources(wf),
+    )

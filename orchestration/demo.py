@@ -1,6 +1,6 @@
 """The demo: simulated production, day by day, from an empty home to a readable timeline.
 
-1. The simulated CRM writes every day of the scenario to the source database.
+1. The workflow's simulated source writes every day of the scenario to the source database.
 2. The days before launch are ingested and checked (the history a team has at launch).
 3. Launch: the reference profile, the evaluation test set and the first model, promoted on
    the gate's floors.
@@ -8,6 +8,9 @@
    (`SimulatedDaemon`): the daily schedule ingests, checks and scores the day; the weekly
    schedule evaluates the champion; sensors retrain on drift, a performance drop or new
    labels, evaluate each new challenger, and route alerts to a local webhook.
+
+The engine's part is generic; what is simulated (the source, the incidents, people's feedback
+and actions) is the workflow's `simulation`.
 
 Everything lands in the home's Dagster instance and MLflow store, so `afterlaunch ui --home`
 shows the same history afterwards.
@@ -28,18 +31,18 @@ from pathlib import Path
 import yaml
 from dagster import DagsterInstance
 
+from assets.names import CHALLENGER, EVAL_SET, FLAGS, PREDICTIONS, REFERENCE, TRAINING_SET
+from assets.workflow import Workflow
+from orchestration.catalog import definitions
 from orchestration.home import Home, activate
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
 from orchestration.simulated_daemon import SimulatedDaemon
-from orchestration.simulation.agents import AgentSimulator
-from orchestration.simulation.crm import CrmSimulator
-from orchestration.simulation.operators import register_by_hand
 from orchestration.timeline import Timeline
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, outbox_path
 from resources.clock import SIMULATED_NOW
-from resources.policy import POLICY_FILE
+from resources.policy import home_policy_file
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
 
@@ -75,23 +78,31 @@ def _at(day, moment: clock_time) -> datetime:
     return datetime.combine(day, moment, tzinfo=UTC)
 
 
-def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None) -> DemoResult:
+def run_demo(
+    home: Home, scenario: Scenario, wf: Workflow, json_path: str | Path | None = None
+) -> DemoResult:
+    if wf.simulation is None:
+        raise SystemExit(f"workflow {wf.name} has no simulation: the demo cannot run it")
     prepare_home(home)
-    activate(home)
+    activate(home, wf)
     if scenario.policy:
-        (home.root / POLICY_FILE).write_text(yaml.safe_dump(scenario.policy))
+        target = home_policy_file(home.root, wf.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(scenario.policy))
+    sim = wf.simulation
+    defs = definitions(wf)
+    source_url = home.source_url_for(wf)
     started = time.monotonic()
-    timeline = Timeline(scenario)
+    timeline = Timeline(scenario, label_lag_days=wf.label.max_lag_days)
     timeline.incidents()
     log.info(
-        "simulating the CRM: %d days from %s (seed %d)",
+        "simulating the %s source: %d days from %s (seed %d)",
+        wf.name,
         scenario.days,
         scenario.start,
         scenario.seed,
     )
-    CrmSimulator(home.source_url, seed=scenario.seed).write_days(
-        scenario.start, scenario.end, scenario.incidents
-    )
+    sim.write_source(source_url, scenario.seed, scenario.start, scenario.end, scenario.incidents)
     instance = DagsterInstance.get()
     own_webhook = not os.environ.get("AFTERLAUNCH_ALERT_WEBHOOK")
     receiver = WebhookReceiver(home.reports / "webhook_received.jsonl")
@@ -99,16 +110,17 @@ def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None
         with receiver:
             if own_webhook:  # a real HTTP channel on localhost stands in for the team's chat
                 os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = receiver.url
-            agents = AgentSimulator(
-                home.source_url,
+            people = sim.feedback(
+                source_url,
                 scenario.seed,
                 scenario.incidents,
-                launch=scenario.day(scenario.reference_days),
+                scenario.day(scenario.reference_days),
             )
-            _history(instance, scenario, timeline, agents)
-            agents.record(scenario.day(scenario.reference_days))  # the launch day's tickets
-            _launch(instance, scenario, timeline)
-            _production(instance, home, scenario, timeline, agents)
+            run = _Runner(wf, defs, instance)
+            _history(run, scenario, timeline, people)
+            people.record(scenario.day(scenario.reference_days))  # the launch day's rows
+            _launch(run, scenario, timeline)
+            _production(run, home, scenario, timeline, people)
     finally:
         os.environ.pop(SIMULATED_NOW, None)
         if own_webhook:
@@ -124,18 +136,28 @@ def run_demo(home: Home, scenario: Scenario, json_path: str | Path | None = None
     return result
 
 
-def _history(
-    instance: DagsterInstance, scenario: Scenario, timeline: Timeline, agents: AgentSimulator
-) -> None:
-    """The days before launch: snapshot and check them (no reference, no model yet). The
-    agents work each day's tickets the day after, without a model: the handle-time baseline."""
+@dataclass(frozen=True)
+class _Runner:
+    """One workflow's jobs on the demo's instance."""
+
+    wf: Workflow
+    defs: object
+    instance: DagsterInstance
+
+    def __call__(self, job: str, partition: str | None = None, **kwargs) -> RunOutcome:
+        return run_job(self.defs, self.instance, job, partition, **kwargs)
+
+
+def _history(run: _Runner, scenario: Scenario, timeline: Timeline, people) -> None:
+    """The days before launch: snapshot and check them (no reference, no model yet). People
+    work each day's rows the day after, without a model: the KPI's pre-deployment baseline."""
     for number in range(1, scenario.reference_days + 1):
         day = scenario.day(number)
         if number > 1:
-            agents.record(scenario.day(number - 1))
+            people.record(scenario.day(number - 1))
         os.environ[SIMULATED_NOW] = _at(day + timedelta(days=1), clock_time(2)).isoformat()
         began = time.monotonic()
-        outcome = run_job(instance, "raw_ingestion", day.isoformat())
+        outcome = run("raw_ingestion", day.isoformat())
         timeline.costs.append(
             {"day": number, "phase": "history", "seconds": time.monotonic() - began, "runs": 1}
         )
@@ -143,32 +165,29 @@ def _history(
         _progress(scenario, number, [outcome])
 
 
-def _launch(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -> None:
+def _launch(run: _Runner, scenario: Scenario, timeline: Timeline) -> None:
     number = scenario.reference_days
     launch = scenario.day(number).isoformat()
+    op = run.wf.op
     os.environ[SIMULATED_NOW] = _at(scenario.day(number + 1), clock_time(5)).isoformat()
     steps = [
-        ("reference_refresh", {"ops": {"reference_profile": {"config": {"end_date": launch}}}}),
+        ("reference_refresh", {"ops": {op(REFERENCE): {"config": {"end_date": launch}}}}),
         (
             "draw_test_set",
-            {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": launch}}}},
+            {"ops": {op(EVAL_SET): {"config": {"version": "1", "end_date": launch}}}},
         ),
         (
             "train_challenger",
             {
                 "ops": {
-                    "training_set": {"config": {"end_date": launch}},
-                    "challenger_model": {
-                        "config": {"change_summary": "launch model: first training"}
-                    },
+                    op(TRAINING_SET): {"config": {"end_date": launch}},
+                    op(CHALLENGER): {"config": {"change_summary": "launch model: first training"}},
                 }
             },
         ),
     ]
     for job, config in steps:
-        outcome = run_job(
-            instance, job, None, run_config=config, tags={"afterlaunch/trigger": "launch"}
-        )
+        outcome = run(job, None, run_config=config, tags={"afterlaunch/trigger": "launch"})
         timeline.record_run(outcome, number)
         if not outcome.success:
             raise RuntimeError(f"launch step {job} failed (run {outcome.run_id})")
@@ -176,38 +195,37 @@ def _launch(instance: DagsterInstance, scenario: Scenario, timeline: Timeline) -
     log.info("launched on %s: reference profile, test set v1, first model promoted", launch)
 
 
-def _production(
-    instance: DagsterInstance,
-    home: Home,
-    scenario: Scenario,
-    timeline: Timeline,
-    agents: AgentSimulator,
-) -> None:
+def _production(run: _Runner, home: Home, scenario: Scenario, timeline: Timeline, people) -> None:
     first = scenario.reference_days + 1
     current = {"day": first}
-    store = SnapshotStore(snapshot_root(home.root))
+    wf = run.wf
+    store = SnapshotStore(snapshot_root(home.root, wf.name))
 
     def on_run(outcome: RunOutcome) -> None:
         _on_run(timeline, outcome, current["day"])
         if outcome.job == "daily_production" and outcome.partition:
-            # The agents work the scored tickets the next day, with the suggestions served.
+            # People work the scored rows the next day, with the outputs served.
             served = (
-                store.read("predictions", outcome.partition)
-                if "predictions" in outcome.materialized
+                store.read(PREDICTIONS, outcome.partition)
+                if PREDICTIONS in outcome.materialized
                 else None
             )
-            agents.record(date.fromisoformat(outcome.partition), served)
+            people.record(date.fromisoformat(outcome.partition), served)
 
     daemon = SimulatedDaemon(
-        instance, started=_at(scenario.day(first), clock_time(6)), on_run=on_run
+        run.defs,
+        run.instance,
+        started=_at(scenario.day(first), clock_time(6)),
+        on_run=on_run,
+        workflow=wf.name,
     )
-    outbox = AlertOutbox(outbox_path(home.root))
+    outbox = AlertOutbox(outbox_path(home.root, wf.name))
     for number in range(first, scenario.days + 1):
         current["day"] = number
         now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
         began = time.monotonic()
         for action in scenario.actions_on(number):
-            _act(instance, home, action, number, timeline)
+            _act(run, home, action, number, timeline)
         report = daemon.tick(now)
         timeline.costs.append(
             {
@@ -231,9 +249,7 @@ def _production(
         _progress(scenario, number, report.runs)
 
 
-def _act(
-    instance: DagsterInstance, home: Home, action: dict, number: int, timeline: Timeline
-) -> None:
+def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline) -> None:
     """A person's action, at noon of its day (before that day is scored)."""
     at = _at(timeline.scenario.day(number), clock_time(12))
     os.environ[SIMULATED_NOW] = at.isoformat()
@@ -243,20 +259,23 @@ def _act(
         config = {"state": action["state"], "reason": reason, "actor": actor}
         if action.get("version"):
             config["version"] = str(action["version"])
-        outcome = run_job(
-            instance,
-            "set_serving_flag",
-            None,
-            run_config={"ops": {"serving_flags": {"config": config}}},
+        outcome = run(
+            "set_serving_flag", None, run_config={"ops": {run.wf.op(FLAGS): {"config": config}}}
         )
         for event in timeline.record_run(outcome, number):
             log.info("day %d: %s", number, _describe(event))
         if not outcome.success:
             raise RuntimeError(f"flag action on day {number} failed (run {outcome.run_id})")
         return
-    registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
-    store = SnapshotStore(snapshot_root(home.root))
-    version = register_by_hand(registry, store, action["recipe"], reason, actor, at)
+    wf = run.wf
+    registry = ModelRegistry(
+        tracking_uri=home.mlflow_uri,
+        artifact_root=home.mlflow_artifacts,
+        model_name=wf.model_name,
+        experiment_name=f"afterlaunch-{wf.name}",
+    )
+    store = SnapshotStore(snapshot_root(home.root, wf.name))
+    version = wf.simulation.act({**action, "reason": reason, "actor": actor}, registry, store, at)
     event = timeline.add(
         number, "model_registered", version=version, trigger="by hand", reason=reason
     )

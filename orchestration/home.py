@@ -1,11 +1,15 @@
 """The home folder: one place for a deployment's local state.
 
 <home>/dagster/      DAGSTER_HOME (SQLite instance unless a dagster.yaml there says otherwise)
-<home>/source.db     the simulated CRM (when AFTERLAUNCH_SOURCE_URL is not set)
-<home>/snapshots/    immutable asset values, by content hash
-<home>/reports/      timeline and summaries the CLI writes
-<home>/alerts/       the alert outbox (every alert raised, delivered or pending)
-<home>/policy.yaml   optional policy overrides
+<home>/mlflow/       the MLflow store (one registered model per workflow)
+<home>/source.db     a simulated source (when the workflow's source URL variable is not set)
+<home>/reports/      the demo's timeline
+<home>/workflows/<name>/
+    snapshots/       immutable asset values, by content hash
+    reports/         the readiness report
+    alerts/          the alert outbox (every alert raised, delivered or pending)
+    registry.lock    serializes promotions and rollbacks of this workflow's model
+    policy.yaml      optional policy overrides for this workflow
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".afterlaunch"
+DEFAULT_SOURCE_ENV = "AFTERLAUNCH_SOURCE_URL"
 
 # What activate() sets: the whole environment a run of the definitions reads.
 ENV_VARS = (
@@ -74,7 +79,17 @@ class Home:
 
     @property
     def source_url(self) -> str:
-        return os.environ.get("AFTERLAUNCH_SOURCE_URL") or f"sqlite:///{self.source_db}"
+        return os.environ.get(DEFAULT_SOURCE_ENV) or f"sqlite:///{self.source_db}"
+
+    def workflow_root(self, name: str) -> Path:
+        return self.root / "workflows" / name
+
+    def source_url_for(self, wf) -> str:
+        """The workflow's source URL: its variable if set, else a SQLite file in the home."""
+        if wf.source.url_env == DEFAULT_SOURCE_ENV:
+            return self.source_url
+        fallback = self.workflow_root(wf.name) / "source.db"
+        return os.environ.get(wf.source.url_env) or f"sqlite:///{fallback}"
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Home:
@@ -83,8 +98,9 @@ def resolve_home(home: str | os.PathLike | None = None) -> Home:
     return Home(Path(chosen).expanduser().resolve())
 
 
-def activate(home: Home) -> Home:
-    """Create the home's folders and point this process (and Dagster) at them."""
+def activate(home: Home, wf=None) -> Home:
+    """Create the home's folders and point this process (and Dagster) at them; with a
+    workflow, its source URL variable too."""
     home.dagster_home.mkdir(parents=True, exist_ok=True)
     home.reports.mkdir(parents=True, exist_ok=True)
     instance_yaml = home.dagster_home / "dagster.yaml"
@@ -96,6 +112,9 @@ def activate(home: Home) -> Home:
     os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
     os.environ["AFTERLAUNCH_MLFLOW_URI"] = home.mlflow_uri
     os.environ["AFTERLAUNCH_MLFLOW_ARTIFACTS"] = home.mlflow_artifacts
+    if wf is not None:
+        home.workflow_root(wf.name).mkdir(parents=True, exist_ok=True)
+        os.environ[wf.source.url_env] = home.source_url_for(wf)
     # Empty: alerts go to the log and the outbox only. A deployment sets a webhook URL.
     os.environ.setdefault("AFTERLAUNCH_ALERT_WEBHOOK", "")
     if "://" not in home.mlflow_artifacts:

@@ -1,194 +1,204 @@
-"""Jobs: named selections of the asset graph that schedules, sensors and the CLI launch."""
+"""Jobs: named selections of a workflow's asset graph that schedules, sensors and the CLI
+launch. Each workflow is its own code location, so job names repeat across workflows; every
+run is tagged with its workflow (`afterlaunch/workflow`) so one instance tells them apart."""
+
+from dataclasses import dataclass
 
 from dagster import (
     AssetSelection,
+    JobDefinition,
     ScheduleDefinition,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
 
-_DAY = ("raw_tickets", "ticket_labels", "agent_actions", "ticket_features")
+from assets import names as n
+from assets.workflow import Workflow
+from checks.policy import Policy
 
-# One day of data: extract, check, profile, check drift, labels, features. Checks ride along.
-daily_ingestion = define_asset_job(
-    "daily_ingestion",
-    selection=AssetSelection.assets(*_DAY, "ticket_profiles"),
-    description="Extract one day from the source, run the data checks, profile it, check drift, "
-    "collect the day's labels and compute its features.",
-)
+WORKFLOW_TAG = "afterlaunch/workflow"
 
-# Before a reference profile exists (the first weeks after launch): no profile, no drift yet.
-raw_ingestion = define_asset_job(
-    "raw_ingestion",
-    selection=AssetSelection.assets(*_DAY),
-    description="Extract one day, run the data checks, collect labels, compute features "
-    "(no profile or drift: no reference yet).",
-)
 
-# After launch: one day of data as above, then scored by the champion. The daily schedule's job.
-daily_production = define_asset_job(
-    "daily_production",
-    selection=AssetSelection.assets(
-        *_DAY, "ticket_profiles", "predictions", "rollout_comparison", "readiness_report"
-    ),
-    description="One day in production: ingest and check the data, profile it, check drift, "
-    "collect labels, compute features, score the tickets (the champion, a rollout's canary, "
-    "or what the serving flag says), check the scores, judge a rollout's triggers and refresh "
-    "the readiness report.",
-)
+@dataclass(frozen=True)
+class WorkflowJobs:
+    jobs: dict[str, JobDefinition]
+    schedules: list
 
-# Rebuild the agreed picture of the inputs from the clean days of the reference window.
-reference_refresh = define_asset_job(
-    "reference_refresh",
-    selection=AssetSelection.assets("reference_profile"),
-    description="Rebuild the reference profile from the reference window's clean days.",
-)
+    def __getitem__(self, name: str) -> JobDefinition:
+        return self.jobs[name]
 
-# Train a challenger, evaluate it against the champion; the gate's yes promotes the first model
-# and admits a later one to a rollout (policy `rollout`; promoted when the rollout completes).
-train_challenger = define_asset_job(
-    "train_challenger",
-    selection=AssetSelection.assets(
-        "training_set", "challenger_model", "challenger_evaluation", "champion", "baseline_metrics"
-    ),
-    description="Assemble the training window, train, register as @challenger, evaluate on the "
-    "test set against the champion; the gate's yes (and, in high-risk mode, a person's) "
-    "promotes the first model and admits later ones to a rollout.",
-)
 
-# Train and register a challenger, nothing more: the challenger sensor sees the new version
-# behind @challenger and launches the evaluation, so a model registered by hand is judged too.
-retraining = define_asset_job(
-    "retraining",
-    selection=AssetSelection.assets("training_set", "challenger_model"),
-    description="Assemble the training window, train, register as @challenger (the challenger "
-    "sensor then launches the evaluation and the gate).",
-)
+def build_jobs(wf: Workflow, policy: Policy) -> WorkflowJobs:
+    """Every job and schedule of a workflow; crons come from its build-time policy."""
+    tags = {WORKFLOW_TAG: wf.name}
 
-# The same, by hand, when something is on fire; the reason is required and recorded.
-emergency_retraining = define_asset_job(
-    "emergency_retraining",
-    selection=AssetSelection.assets("training_set", "challenger_model"),
-    config={
-        "ops": {
-            "challenger_model": {
-                "config": {"change_summary": "EMERGENCY: replace this with the reason"}
-            }
-        }
-    },
-    description="Retrain now, by hand (UI or `afterlaunch retrain --reason TEXT`); the reason "
-    "becomes the model's change summary.",
-)
+    def sel(*assets: str) -> AssetSelection:
+        return AssetSelection.assets(*(wf.key(a) for a in assets))
 
-# After a performance drop: a new test-set version from the days since the drop, and the
-# champion's baseline re-recorded on it; the performance sensor then launches the retraining.
-refresh_test_set = define_asset_job(
-    "refresh_test_set",
-    selection=AssetSelection.assets("eval_test_set", "baseline_metrics"),
-    config={"ops": {"baseline_metrics": {"config": {"rescore": True}}}},
-    description="Draw a new test-set version from recent labelled days and re-record the "
-    "champion's baseline on it (after the world changed under the model).",
-)
+    def job(name: str, assets: tuple[str, ...], description: str, config=None) -> JobDefinition:
+        return define_asset_job(
+            name, selection=sel(*assets), description=description, config=config, tags=tags
+        )
 
-# Evaluate the current challenger (e.g. after a new test-set version) and act on the verdict.
-evaluate_challenger = define_asset_job(
-    "evaluate_challenger",
-    selection=AssetSelection.assets("challenger_evaluation", "champion", "baseline_metrics"),
-    description="Evaluate @challenger against @champion; a yes admits it to a rollout (or "
-    "promotes it when rollouts are off).",
-)
+    def op(asset: str) -> str:
+        return wf.op(asset)
 
-# Draw the evaluation test set (once at launch; again only with a new version).
-draw_test_set = define_asset_job(
-    "draw_test_set",
-    selection=AssetSelection.assets("eval_test_set"),
-    description="Draw the fixed, versioned evaluation test set with its edge-case slices.",
-)
+    day = (n.RAW, n.LABELS, *((n.FEEDBACK,) if wf.feedback else ()), n.FEATURES)
+    jobs = _jobs(job, op, day)
+    schedules = [
+        build_schedule_from_partitioned_job(
+            jobs["daily_production"],
+            hour_of_day=policy.schedules.production_hour,
+            minute_of_hour=0,
+            name="daily_production_schedule",
+            tags=tags,
+        ),
+        ScheduleDefinition(
+            name="evaluate_weekly_schedule",
+            job=jobs["evaluate_weekly"],
+            cron_schedule=policy.schedules.evaluation_cron,
+            execution_timezone="UTC",
+            tags=tags,
+        ),
+        # The clock part of the hybrid cadence: a retraining whatever the monitors say
+        # (sensors add retrainings on drift, performance and new labels).
+        ScheduleDefinition(
+            name="scheduled_retraining",
+            job=jobs["retraining"],
+            cron_schedule=policy.schedules.retraining_cron,
+            execution_timezone="UTC",
+            run_config={
+                "ops": {op(n.CHALLENGER): {"config": {"change_summary": "scheduled retraining"}}}
+            },
+            tags={
+                **tags,
+                "afterlaunch/trigger": "schedule",
+                "afterlaunch/reason": "scheduled retraining",
+            },
+        ),
+    ]
+    return WorkflowJobs(jobs, schedules)
 
-# One promotion or rollback (run config: action, version / to_version, reason, approved_by).
-change_champion = define_asset_job(
-    "change_champion",
-    selection=AssetSelection.assets("champion", "baseline_metrics"),
-    description="Promote a version whose gate said yes, or roll back; records the baseline.",
-)
 
-# After a test-set version bump: score the champion on the new set, record it as the baseline.
-rebaseline = define_asset_job(
-    "rebaseline",
-    selection=AssetSelection.assets("baseline_metrics"),
-    config={"ops": {"baseline_metrics": {"config": {"rescore": True}}}},
-    description="Re-record the champion's baseline on the current evaluation test set.",
-)
+def _jobs(job, op, day) -> dict[str, JobDefinition]:
 
-# One move of a rollout (run config: action start | advance | rollback | abandon, reason).
-rollout_step = define_asset_job(
-    "rollout_step",
-    selection=AssetSelection.assets("rollout"),
-    description="Start a rollout of the gate-passed challenger (shadow), advance its canary a "
-    "step, or roll it back; every move is recorded with its reason.",
-)
-
-# The end of a rollout that proved itself: promote, record the baseline, close the rollout.
-complete_rollout = define_asset_job(
-    "complete_rollout",
-    selection=AssetSelection.assets("champion", "baseline_metrics", "rollout"),
-    description="Promote the rolled-out challenger after its full schedule with the triggers "
-    "quiet, record its baseline and mark the rollout promoted.",
-)
-
-# Flip the serving flag: off (rule-based default), pin VERSION, or on.
-set_serving_flag = define_asset_job(
-    "set_serving_flag",
-    selection=AssetSelection.assets("serving_flags"),
-    description="Switch the model off (rule-based default), pin a version, or switch it on; "
-    "the next scoring run applies it (`afterlaunch flag`).",
-)
-
-weekly_evaluation_job = define_asset_job(
-    "evaluate_weekly",
-    selection=AssetSelection.assets("weekly_evaluation"),
-    description="The champion on the fixed test set and on last week's labelled production.",
-)
-
-weekly_evaluation_schedule = ScheduleDefinition(
-    job=weekly_evaluation_job,
-    cron_schedule="0 6 * * 1",  # Mondays 06:00 UTC, when the previous week's labels are in
-    execution_timezone="UTC",
-)
-
-daily_production_schedule = build_schedule_from_partitioned_job(
-    daily_production, hour_of_day=2, minute_of_hour=0, name="daily_production_schedule"
-)
-
-# The clock part of the hybrid cadence: a retraining on the 1st of every month, whatever the
-# monitors say (sensors add retrainings on drift, performance and new labels).
-monthly_retraining_schedule = ScheduleDefinition(
-    name="monthly_retraining_schedule",
-    job=retraining,
-    cron_schedule="0 3 1 * *",
-    execution_timezone="UTC",
-    run_config={
-        "ops": {"challenger_model": {"config": {"change_summary": "scheduled monthly retraining"}}}
-    },
-    tags={"afterlaunch/trigger": "schedule", "afterlaunch/reason": "monthly retraining"},
-)
-
-JOBS = [
-    daily_ingestion,
-    daily_production,
-    retraining,
-    emergency_retraining,
-    refresh_test_set,
-    raw_ingestion,
-    reference_refresh,
-    train_challenger,
-    evaluate_challenger,
-    draw_test_set,
-    change_champion,
-    rebaseline,
-    rollout_step,
-    complete_rollout,
-    set_serving_flag,
-    weekly_evaluation_job,
-]
-SCHEDULES = [daily_production_schedule, weekly_evaluation_schedule, monthly_retraining_schedule]
+    rescore = {"ops": {op(n.BASELINE): {"config": {"rescore": True}}}}
+    specs = [
+        (
+            "daily_ingestion",
+            (*day, n.PROFILES),
+            "Extract one partition from the source, run the data checks, profile it, check "
+            "drift, collect its labels and compute its features.",
+            None,
+        ),
+        (
+            "raw_ingestion",
+            day,
+            "Extract one partition, run the data checks, collect labels, compute features (no "
+            "profile or drift: no reference yet).",
+            None,
+        ),
+        (
+            "daily_production",
+            (*day, n.PROFILES, n.PREDICTIONS, n.COMPARISON, n.READINESS),
+            "One partition in production: ingest and check the data, profile it, check drift, "
+            "collect labels, compute features, score the rows (the champion, a rollout's canary, "
+            "or what the serving flag says), check the outputs, judge a rollout's triggers and "
+            "refresh the readiness report.",
+            None,
+        ),
+        (
+            "reference_refresh",
+            (n.REFERENCE,),
+            "Rebuild the reference profile from the reference window's clean partitions.",
+            None,
+        ),
+        (
+            "train_challenger",
+            (n.TRAINING_SET, n.CHALLENGER, n.EVALUATION, n.CHAMPION, n.BASELINE),
+            "Assemble the training window, train, register as @challenger, evaluate on the "
+            "test set against the champion; the gate's yes (and, in high-risk mode, a person's) "
+            "promotes the first model and admits later ones to a rollout.",
+            None,
+        ),
+        (
+            "retraining",
+            (n.TRAINING_SET, n.CHALLENGER),
+            "Assemble the training window, train, register as @challenger (the challenger "
+            "sensor then launches the evaluation and the gate).",
+            None,
+        ),
+        (
+            "emergency_retraining",
+            (n.TRAINING_SET, n.CHALLENGER),
+            "Retrain now, by hand (UI or `afterlaunch retrain --reason TEXT`); the reason "
+            "becomes the model's change summary.",
+            {
+                "ops": {
+                    op(n.CHALLENGER): {
+                        "config": {"change_summary": "EMERGENCY: replace this with the reason"}
+                    }
+                }
+            },
+        ),
+        (
+            "refresh_test_set",
+            (n.EVAL_SET, n.BASELINE),
+            "Draw a new test-set version from recent labelled partitions and re-record the "
+            "champion's baseline on it (after the world changed under the model).",
+            rescore,
+        ),
+        (
+            "evaluate_challenger",
+            (n.EVALUATION, n.CHAMPION, n.BASELINE),
+            "Evaluate @challenger against @champion; a yes admits it to a rollout (or promotes "
+            "it when rollouts are off).",
+            None,
+        ),
+        (
+            "draw_test_set",
+            (n.EVAL_SET,),
+            "Draw the fixed, versioned evaluation test set with its slices.",
+            None,
+        ),
+        (
+            "change_champion",
+            (n.CHAMPION, n.BASELINE),
+            "Promote a version whose gate said yes, or roll back; records the baseline.",
+            None,
+        ),
+        (
+            "rebaseline",
+            (n.BASELINE,),
+            "Re-record the champion's baseline on the current evaluation test set.",
+            rescore,
+        ),
+        (
+            "rollout_step",
+            (n.ROLLOUT,),
+            "Start a rollout of the gate-passed challenger (shadow), advance its canary a step, "
+            "or roll it back; every move is recorded with its reason.",
+            None,
+        ),
+        (
+            "complete_rollout",
+            (n.CHAMPION, n.BASELINE, n.ROLLOUT),
+            "Promote the rolled-out challenger after its full schedule with the triggers quiet, "
+            "record its baseline and mark the rollout promoted.",
+            None,
+        ),
+        (
+            "set_serving_flag",
+            (n.FLAGS,),
+            "Switch the model off (the workflow's fallback), pin a version, or switch it on; the "
+            "next scoring run applies it (`afterlaunch flag`).",
+            None,
+        ),
+        (
+            "evaluate_weekly",
+            (n.WEEKLY,),
+            "The champion on the fixed test set and on last week's labelled production.",
+            None,
+        ),
+    ]
+    return {name: job(name, assets, text, config) for name, assets, text, config in specs}

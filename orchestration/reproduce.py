@@ -1,15 +1,20 @@
 """`afterlaunch reproduce VERSION`: rebuild a registered version's training set from the exact
-snapshots its lineage names, retrain with its recorded parameters, compare predictions."""
+snapshots its lineage names, with the feature set it was trained on, retrain with its recorded
+parameters, and compare outputs."""
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
-from assets.feature_definitions import FEATURE_COLUMNS
-from assets.feature_set import current_pin
+from assets.labels import label_schema
 from assets.lineage import manifest_hash
-from assets.training_data import assemble_training_set, train_model
+from assets.models import NotServable, feature_set_of
+from assets.names import EVAL_SET, LABELS, RAW
+from assets.training_data import assemble_labelled, train_model, training_frame
+from assets.workflow import Workflow
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, content_hash
 
@@ -25,57 +30,67 @@ class Reproduction:
     version: str
     rows: int
     max_abs_difference: float
-    feature_code_matches: bool
 
     @property
     def identical(self) -> bool:
         return self.max_abs_difference <= 1e-12
 
 
-def reproduce(version: str, registry: ModelRegistry, store: SnapshotStore) -> Reproduction:
+def reproduce(
+    wf: Workflow, version: str, registry: ModelRegistry, store: SnapshotStore
+) -> Reproduction:
     tags = registry.version_tags(version)
     manifest = registry.load_artifact_json(version, "lineage.json")
     if manifest_hash(manifest) != tags.get("lineage.manifest_sha256"):
         raise ReproductionError(
             f"version {version}: lineage.json does not match its tag lineage.manifest_sha256"
         )
-    features, labels = {}, {}
-    total = len(manifest["feature_snapshots"]) + len(manifest["label_snapshots"])
-    for done, (partition, digest) in enumerate(sorted(manifest["feature_snapshots"].items()), 1):
-        features[partition] = store.read("ticket_features", partition, digest)
-        log.info("read snapshot %d/%d: ticket_features %s", done, total, partition)
+    try:
+        fs = feature_set_of(wf, version, tags)
+    except NotServable as err:
+        raise ReproductionError(str(err)) from err
+    raw, frames = {}, []
+    total = len(manifest["raw_snapshots"]) + len(manifest["label_snapshots"])
+    for done, (partition, digest) in enumerate(sorted(manifest["raw_snapshots"].items()), 1):
+        raw[partition] = store.read(RAW, partition, digest)
+        log.info("read snapshot %d/%d: %s %s", done, total, RAW, partition)
     for done, (partition, digest) in enumerate(sorted(manifest["label_snapshots"].items()), 1):
-        labels[partition] = store.read("ticket_labels", partition, digest)
-        log.info("read snapshot %d/%d: ticket_labels %s", len(features) + done, total, partition)
+        frames.append(store.read(LABELS, partition, digest))
+        log.info("read snapshot %d/%d: %s %s", len(raw) + done, total, LABELS, partition)
+
+    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     held_out = frozenset()
     if manifest.get("eval_test_set_sha256"):
-        held_out = frozenset(
-            store.read("eval_test_set", None, manifest["eval_test_set_sha256"])["ticket_id"]
-        )
+        test_set = store.read(EVAL_SET, None, manifest["eval_test_set_sha256"])
+        held_out = frozenset(test_set[wf.entity.id].astype("str"))
     model_spec = manifest["model"]
-    training_set, _ = assemble_training_set(
-        features, labels, model_spec["validation_fraction"], exclude_ticket_ids=held_out
+    labelled, _ = assemble_labelled(
+        raw,
+        {k: wf.partitions.end_of(k) for k in raw},
+        labels,
+        label_schema(wf),
+        wf.entity.event_time,
+        datetime.fromisoformat(manifest["training_window"]["cutoff"]),
+        model_spec["validation_fraction"],
+        held_out,
     )
+    training_set = training_frame(wf, fs, labelled)
     if content_hash(training_set) != manifest["training_set_sha256"]:
         raise ReproductionError(
             f"version {version}: the rebuilt training set hashes to "
             f"{content_hash(training_set)[:12]}, the recorded one to "
             f"{manifest['training_set_sha256'][:12]}"
         )
-    pin = current_pin()
-    same_code = pin.definitions_hash == manifest["feature_set"]["hash"]
-    if not same_code:
-        log.warning(
-            "feature definitions differ from the version's (%s vs %s); the stored "
-            "feature snapshots are used, so training is still reproduced exactly",
-            pin.definitions_hash[:12],
-            manifest["feature_set"]["hash"][:12],
-        )
     log.info("retraining %s with seed %s", model_spec["family"], model_spec["seed"])
     retrained = train_model(
-        training_set, model_spec["family"], model_spec["hyperparameters"], int(model_spec["seed"])
+        wf,
+        fs,
+        training_set,
+        model_spec["family"],
+        model_spec["hyperparameters"],
+        int(model_spec["seed"]),
     )
     original = registry.load_model(version)
-    rows = training_set[FEATURE_COLUMNS]
-    difference = np.abs(original.predict_proba(rows)[:, 1] - retrained.predict_proba(rows)[:, 1])
-    return Reproduction(version, len(rows), float(difference.max()), same_code)
+    rows = training_set[fs.columns]
+    difference = np.abs(wf.task.predict(original, rows) - wf.task.predict(retrained, rows))
+    return Reproduction(version, len(rows), float(difference.max()))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-from dagster import DagsterInstance
-
-from orchestration.definitions import defs
+from dagster import DagsterInstance, Definitions
 
 log = logging.getLogger("afterlaunch")
 
@@ -58,7 +56,13 @@ def failure_reason(error) -> str:
     return error.message.strip() if error is not None else "unknown error"
 
 
+def _name(key) -> str:
+    """An asset's name within its workflow (keys are `<workflow>/<name>`)."""
+    return "/".join(key.path[1:]) if len(key.path) > 1 else key.path[0]
+
+
 def run_job(
+    defs: Definitions,
     instance: DagsterInstance,
     job_name: str,
     partition: str | None = None,
@@ -80,7 +84,7 @@ def run_job(
     checks = [
         CheckOutcome(
             partition=partition,
-            asset=evaluation.asset_key.to_user_string(),
+            asset=_name(evaluation.asset_key),
             check=evaluation.check_name,
             passed=evaluation.passed,
             severity=evaluation.severity.value,
@@ -106,7 +110,7 @@ def run_job(
             step_errors[event.step_key],
         )
     materialized = {
-        event.asset_key.to_user_string(): {
+        _name(event.asset_key): {
             k: getattr(v, "value", v)
             for k, v in event.step_materialization_data.materialization.metadata.items()
         }

@@ -1,4 +1,6 @@
-"""A scenario: which days the simulated source produces and which incidents it injects."""
+"""A scenario: which days a workflow's simulated source produces, which incidents it injects
+and what people do. The incident kinds and the workflow's own action kinds come from the
+workflow's simulation; `flag` (the serving switch) is the engine's."""
 
 from __future__ import annotations
 
@@ -8,10 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.simulation.incidents import Incident, parse_incidents
-from orchestration.simulation.operators import ACTION_KINDS, RECIPES
-
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.yaml"
+ENGINE_ACTIONS = ("flag",)
 
 
 @dataclass(frozen=True)
@@ -20,11 +19,11 @@ class Scenario:
     days: int
     seed: int
     reference_days: int
-    incidents: list[Incident] = field(default_factory=list)
+    incidents: list = field(default_factory=list)
     name: str = "custom"
     # Policy overrides for this scenario's deployment (written to <home>/policy.yaml).
     policy: dict = field(default_factory=dict)
-    # What people do on given days (orchestration/simulation/operators.py): dicts with
+    # What people do on given days (workflows/ticket_escalation/simulation/operators.py): dicts with
     # `kind`, `day` (a number) and the action's own keys.
     actions: list[dict] = field(default_factory=list)
 
@@ -35,7 +34,7 @@ class Scenario:
     def day(self, number: int) -> date:
         return self.start + timedelta(days=number - 1)
 
-    def incidents_on(self, day: date) -> list[Incident]:
+    def incidents_on(self, day: date) -> list:
         return [i for i in self.incidents if i.day == day]
 
     def actions_on(self, number: int) -> list[dict]:
@@ -43,9 +42,13 @@ class Scenario:
 
 
 def load_scenario(
-    path: str | Path | None = None, days: int | None = None, seed: int | None = None
+    simulation,
+    path: str | Path | None = None,
+    days: int | None = None,
+    seed: int | None = None,
 ) -> Scenario:
-    path = Path(path) if path else DEFAULT_SCENARIO
+    """`simulation`: the workflow's (its incident parser, its action kinds, its default)."""
+    path = Path(path) if path else simulation.default_scenario
     if not path.is_file():
         raise FileNotFoundError(f"scenario file not found: {path}")
     spec = yaml.safe_load(path.read_text()) or {}
@@ -62,22 +65,25 @@ def load_scenario(
         if isinstance(item.get("day"), int):  # a day number, 1 = start
             item["day"] = (start + timedelta(days=item["day"] - 1)).isoformat()
         raw.append(item)
-    incidents = [i for i in parse_incidents(raw) if i.day <= start + timedelta(days=total - 1)]
+    incidents = [
+        i for i in simulation.parse_incidents(raw) if i.day <= start + timedelta(days=total - 1)
+    ]
     policy = spec.get("policy") or {}
     if not isinstance(policy, dict):
         raise ValueError(f"scenario {path.name}: policy must be a mapping of overrides")
     chosen_seed = int(seed if seed is not None else spec.get("seed", 7))
-    actions = [_action(path.name, a, start) for a in spec.get("actions", []) or []]
+    actions = [_action(path.name, a, start, simulation) for a in spec.get("actions", []) or []]
     actions = [a for a in actions if a["day"] <= total]
     return Scenario(
         start, total, chosen_seed, reference_days, incidents, path.stem, policy, actions
     )
 
 
-def _action(name: str, item: dict, start: date) -> dict:
+def _action(name: str, item: dict, start: date, simulation) -> dict:
     item = dict(item)
-    if item.get("kind") not in ACTION_KINDS:
-        raise ValueError(f"scenario {name}: action kind {item.get('kind')!r} not in {ACTION_KINDS}")
+    kinds = (*ENGINE_ACTIONS, *simulation.action_kinds)
+    if item.get("kind") not in kinds:
+        raise ValueError(f"scenario {name}: action kind {item.get('kind')!r} not in {kinds}")
     day = item.get("day")
     if not isinstance(day, int):  # an ISO date
         day = (date.fromisoformat(str(day)) - start).days + 1
@@ -85,6 +91,9 @@ def _action(name: str, item: dict, start: date) -> dict:
         raise ValueError(f"scenario {name}: action {item['kind']} on day {day}, before the start")
     if item["kind"] == "flag" and item.get("state") not in ("on", "off", "pin"):
         raise ValueError(f"scenario {name}: a flag action needs state on, off or pin")
-    if item["kind"] == "hand_registered_model" and item.get("recipe") not in RECIPES:
-        raise ValueError(f"scenario {name}: hand_registered_model needs a recipe in {RECIPES}")
+    if item["kind"] in simulation.action_kinds:
+        try:
+            simulation.validate_action(item)
+        except ValueError as err:
+            raise ValueError(f"scenario {name}: {err}") from None
     return {**item, "day": day}

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from dagster import (
     DagsterInstance,
+    Definitions,
     RunsFilter,
     build_schedule_context,
     build_sensor_context,
@@ -24,7 +25,7 @@ from dagster import (
 from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 from dagster._utils.schedules import cron_string_iterator
 
-from orchestration.definitions import defs
+from orchestration.jobs import WORKFLOW_TAG
 from orchestration.runner import RunOutcome, run_job
 from resources.clock import SIMULATED_NOW
 
@@ -43,10 +44,14 @@ class TickReport:
 class SimulatedDaemon:
     def __init__(
         self,
+        defs: Definitions,
         instance: DagsterInstance,
         started: datetime,
         on_run: Callable[[RunOutcome], None] | None = None,
+        workflow: str | None = None,
     ):
+        self.defs = defs
+        self.workflow = workflow
         self.instance = instance
         self.last_tick = started
         self.cursors: dict[str, str | None] = {}
@@ -115,14 +120,18 @@ class SimulatedDaemon:
 
     def _used(self, sensor_name: str, run_key: str) -> bool:
         # The daemon's rule: a sensor never launches a second run with the same run key.
-        runs = self.instance.get_runs(
-            filters=RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}), limit=1
-        )
+        # Sensor names repeat across workflows (one code location each): the workflow tag
+        # scopes the key as the daemon's per-location origin does.
+        tags = {RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}
+        if self.workflow:
+            tags[WORKFLOW_TAG] = self.workflow
+        runs = self.instance.get_runs(filters=RunsFilter(tags=tags), limit=1)
         return bool(runs)
 
     def _launch(self, report: TickReport, request, job: str, tags: dict) -> None:
         log.debug("launching %s %s (%s)", job, request.partition_key or "", tags)
         outcome = run_job(
+            self.defs,
             self.instance,
             job,
             request.partition_key,

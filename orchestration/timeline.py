@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from orchestration.runner import RunOutcome
 from orchestration.scenario import Scenario
-from orchestration.simulation.incidents import Incident
+
+if TYPE_CHECKING:
+    from workflows.ticket_escalation.simulation.incidents import Incident
 
 RETRAINING_JOBS = ("retraining", "emergency_retraining", "train_challenger")
-# Labels arrive up to five days late and the weekly evaluation covers a week: a concept drift
-# is judged on weeks that end this long after the drift's days.
-LABEL_LAG_DAYS = 5
+# The weekly evaluation covers a week: an incident only labels reveal is judged on weeks that
+# end the label lag and a week after its days.
 WEEK = 7
 
 
 @dataclass
 class Timeline:
     scenario: Scenario
+    label_lag_days: int = 0  # the workflow's label.max_lag_days
     events: list[dict] = field(default_factory=list)
     # Wall seconds per simulated day and how many runs it took: the loop's own cost.
     costs: list[dict] = field(default_factory=list)
@@ -170,7 +173,7 @@ class Timeline:
         failures = self.of_kind("check_failed")
         incidents = []
         for incident in self.scenario.incidents:
-            first = _first_detection(incident, failures)
+            first = _first_detection(incident, failures, self.label_lag_days)
             incidents.append(
                 {
                     "incident": incident.kind,
@@ -178,7 +181,9 @@ class Timeline:
                     "day": self.number_of(incident.day.isoformat()),
                     "detected_day": first[0] if first else None,
                     "detected_by": first[1] if first else [],
-                    "retrainings": _retrainings_for(incident, self.events, self.number_of),
+                    "retrainings": _retrainings_for(
+                        incident, self.events, self.number_of, self.label_lag_days
+                    ),
                 }
             )
         stopped = {e["date"] for e in self.of_kind("rollout_step") if e["state"] == "rolled_back"}
@@ -186,7 +191,7 @@ class Timeline:
             e
             for e in failures
             if e["level"] == "error"
-            and not any(_explains(i, e) for i in self.scenario.incidents)
+            and not any(_explains(i, e, self.label_lag_days) for i in self.scenario.incidents)
             # a trigger that fired is explained by the rollback it caused (that is its job)
             and not (
                 e["check"] == "rollout_triggers" and {e["date"], _next_day(e["date"])} & stopped
@@ -242,18 +247,18 @@ def _rollouts(steps: list[dict]) -> list[dict]:
     return list(by_version.values())
 
 
-def _judged_days(incident: Incident) -> tuple[date, date]:
+def _judged_days(incident: Incident, lag: int) -> tuple[date, date]:
     """The days whose checks can see the incident: its own days, and for a concept drift the
     weekly evaluations run while its labels arrive."""
-    if incident.kind == "concept_drift":
-        return incident.day, incident.last_day + timedelta(days=LABEL_LAG_DAYS + WEEK + 1)
+    if incident.label_only:
+        return incident.day, incident.last_day + timedelta(days=lag + WEEK + 1)
     return incident.day, incident.last_day
 
 
-def _explains(incident: Incident, event: dict) -> bool:
-    first, last = _judged_days(incident)
+def _explains(incident: Incident, event: dict, lag: int) -> bool:
+    first, last = _judged_days(incident, lag)
     on = date.fromisoformat(event["date"])
-    if incident.kind == "concept_drift":
+    if incident.label_only:
         # The labels' weekly verdict, or the agents overriding the model (no label needed).
         return (
             event["check"] in ("weekly_task_success", "label_free_signals") and first <= on <= last
@@ -261,8 +266,10 @@ def _explains(incident: Incident, event: dict) -> bool:
     return first <= on <= last
 
 
-def _first_detection(incident: Incident, failures: list[dict]) -> tuple[int, list[str]] | None:
-    seen = [e for e in failures if _explains(incident, e)]
+def _first_detection(
+    incident: Incident, failures: list[dict], lag: int
+) -> tuple[int, list[str]] | None:
+    seen = [e for e in failures if _explains(incident, e, lag)]
     if not seen:
         return None
     day = min(e["day"] for e in seen)
@@ -271,10 +278,10 @@ def _first_detection(incident: Incident, failures: list[dict]) -> tuple[int, lis
     return day, sorted({e["check"] for e in (errors or on_day)})
 
 
-def _retrainings_for(incident: Incident, events: list[dict], number_of) -> int:
+def _retrainings_for(incident: Incident, events: list[dict], number_of, lag: int) -> int:
     """Retrainings the monitors requested because of this incident (not the schedule's)."""
-    first, last = _judged_days(incident)
-    wanted = {"concept_drift": "performance", "covariate_shift": "drift"}.get(incident.kind)
+    first, last = _judged_days(incident, lag)
+    wanted = incident.expected_trigger
     if wanted is None:
         return 0
     horizon = number_of((last + timedelta(days=WEEK)).isoformat())

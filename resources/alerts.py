@@ -32,9 +32,9 @@ create table if not exists alerts (
 """
 
 
-def outbox_path(home: str | Path) -> Path:
-    """Where a deployment's outbox lives: `<home>/alerts/outbox.sqlite`."""
-    return Path(home) / "alerts" / "outbox.sqlite"
+def outbox_path(home: str | Path, workflow: str) -> Path:
+    """Where a workflow's outbox lives: `<home>/workflows/<name>/alerts/outbox.sqlite`."""
+    return Path(home) / "workflows" / workflow / "alerts" / "outbox.sqlite"
 
 
 class AlertDeliveryError(RuntimeError):

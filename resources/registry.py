@@ -233,7 +233,7 @@ class ModelRegistry(dg.ConfigurableResource):
     registry_uri: str | None = Field(
         default=None, description="Model registry URI; defaults to tracking_uri."
     )
-    model_name: str = Field(default="ticket-escalation", description="Registered model name.")
+    model_name: str = Field(description="Registered model name (one per workflow).")
     experiment_name: str = Field(default="afterlaunch", description="MLflow experiment name.")
 
     # ------------------------------------------------------------------ plumbing

@@ -153,32 +153,39 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _asset_name(key_path: Sequence[str]) -> str:
-    return "/".join(key_path)
-
-
-def snapshot_root(home: str | Path) -> Path:
-    return Path(home) / "snapshots"
+def snapshot_root(home: str | Path, workflow: str) -> Path:
+    return Path(home) / "workflows" / workflow / "snapshots"
 
 
 class VersionedParquetIOManager(ConfigurableIOManager):
-    """Stores each output under its content hash; loads the current version of each partition."""
+    """Stores each output under its content hash; loads the current version of each partition.
+    One per workflow: assets keyed `<workflow>/<name>` land in the workflow's folder as
+    `<name>`."""
 
     home: str
+    workflow: str
 
     @property
     def store(self) -> SnapshotStore:
-        return SnapshotStore(snapshot_root(self.home))
+        return SnapshotStore(snapshot_root(self.home, self.workflow))
+
+    def _asset_name(self, key_path: Sequence[str]) -> str:
+        if len(key_path) < 2 or key_path[0] != self.workflow:
+            raise ValueError(
+                f"asset {'/'.join(key_path)} is not one of workflow {self.workflow}'s: "
+                "its key must start with the workflow name"
+            )
+        return "/".join(key_path[1:])
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if obj is None:
             return
         partition = context.partition_key if context.has_partition_key else None
-        ref = self.store.write(_asset_name(context.asset_key.path), partition, obj, context.run_id)
+        ref = self.store.write(self._asset_name(context.asset_key.path), partition, obj, context.run_id)
         context.add_output_metadata({"path": str(ref.path), "content_hash": ref.content_hash})
 
     def load_input(self, context: InputContext) -> Any:
-        asset = _asset_name(context.asset_key.path)
+        asset = self._asset_name(context.asset_key.path)
         if not context.has_asset_partitions:
             return self.store.read(asset, None)
         keys = context.asset_partition_keys

@@ -1,34 +1,27 @@
-"""Extract one day's CRM export from the source database, exactly as the source gives it.
+"""The source system: rows of a partition exactly as the source gives them, the labels that
+became known in a window, and what people did with the outputs.
 
-Each day lands as its own table ``<table_prefix>YYYYMMDD``. ``extract_day`` does not coerce
-columns to the expected types, so the downstream data contract sees a renamed, dropped or
-retyped column. What it returns (pandas 3.1, SQLAlchemy 2.1):
+Two layouts of a SQL database (any SQLAlchemy URL), one protocol:
 
-* text columns: pandas' default string dtype ``str`` (``StringDtype(na_value=nan)``, missing
-  values are NaN);
-* integer columns: ``int64``, or ``float64`` when the column holds NULLs (pandas' usual rule);
-* real columns: ``float64``;
-* ``created_at``: parsed with ``pd.to_datetime(format="ISO8601", utc=True)`` and returned as
-  naive-UTC ``datetime64[ns]`` (SQLite stores it as text; a Postgres ``timestamp`` arrives as a
-  datetime). If the column is numeric or does not parse, it is left untouched.
+* :class:`DayTableSource`: one table per day, ``<table>YYYYMMDD`` (a landing-zone pattern, so
+  one day's schema change is confined to that day); a weekly or monthly partition reads the
+  days it spans;
+* :class:`EventTimeSource`: one table, a partition being the rows whose event time falls in
+  its window.
 
-Rows come back in the order the database returns ``SELECT *`` (insertion order for the
-simulated source on SQLite and on a freshly written Postgres table).
+Nothing is coerced to the expected types, so the downstream contract sees a renamed, dropped or
+retyped column. What comes back (pandas 3.1, SQLAlchemy 2.1): text as pandas' ``str`` dtype,
+integers as ``int64`` (``float64`` with NULLs), reals as ``float64``; the event-time column
+parsed as naive-UTC ``datetime64[ns]`` when it parses (a retyped column is left untouched).
+``pd.read_sql`` cannot infer a dtype for a column without values (an empty table, an all-NULL
+column): those get the dtype of the table's declared column type instead, so an empty batch
+comes back with the same dtypes as a clean one.
 
-``extract_labels`` reads the outcomes table (``crm_outcomes``): the rows whose ``known_at`` falls
-on the day, compared as ISO text ``YYYY-MM-DDTHH:MM:SS`` (naive UTC, as the simulator stores it),
-so it works alike on SQLite and Postgres. ``ticket_id`` and ``escalated`` come back as stored
-(``str`` and ``int64`` normally; an invalid value such as 2 stays 2, NULLs make ``escalated``
-``float64``); ``known_at`` is parsed into naive-UTC ``datetime64[ns]``, and a value that is no
-timestamp becomes ``NaT`` (logged as a warning), left for the label contract to report.
-
-``pd.read_sql`` cannot infer a dtype for a column without values: for an EMPTY table it returns
-``object`` for every column, and an all-NULL column is ``object`` too. For such columns (and only
-those) the dtype is taken from the table's declared column type via SQLAlchemy inspection:
-Integer -> ``int64`` (``float64`` if the column has rows, all NULL), Float/Numeric -> ``float64``,
-String/Text -> ``str``, DateTime/Date -> ``datetime64[ns]``, Boolean -> ``bool``/``object``;
-anything else stays ``object``. So an empty batch written from a clean frame comes back with
-the same dtypes as a clean day.
+Labels: the rows of ``labels_table`` whose known-at time falls in the window, columns (entity
+id, label, known-at), ordered by known-at then id; a known-at value that is not a timestamp
+becomes NaT (logged), left for the label contract to report. Window bounds compare as ISO text
+``YYYY-MM-DDTHH:MM:SS`` against text columns (naive UTC, as the simulators store it) and as
+datetimes against timestamp columns, so both work alike on SQLite and Postgres.
 """
 
 from __future__ import annotations
@@ -36,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 import numpy as np
@@ -46,21 +39,20 @@ from pydantic import Field
 
 
 class SourceBatchMissing(LookupError):
-    """No batch (table) landed in the source for the requested day."""
+    """No batch (table, or no rows at all for an event-time window) landed for a partition."""
 
 
-LABEL_COLUMNS = ["ticket_id", "escalated", "known_at"]
-# What agents did with each ticket's suggestion (the CRM's actions table).
-ACTION_COLUMNS = [
-    "ticket_id",
-    "agent_id",
-    "used",
-    "suggested_escalation",
-    "accepted",
-    "handle_minutes",
-    "recorded_at",
-]
 _ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+
+
+class Source(Protocol):
+    """What the engine asks of a source; windows are [start, end) in naive UTC."""
+
+    def extract(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame: ...
+
+    def labels(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame: ...
+
+    def feedback(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame: ...
 
 
 def mask_url(url: str) -> str:
@@ -71,30 +63,29 @@ def mask_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-class SqlTicketSource(dg.ConfigurableResource):
-    """The CRM export in a SQL database: one table per day, ``<table_prefix>YYYYMMDD``."""
+class SqlSource(dg.ConfigurableResource):
+    """Shared by both layouts: the connection, labels and feedback."""
 
     url: str = Field(description="SQLAlchemy URL of the source database (may hold a password).")
-    table_prefix: str = Field(
-        default="crm_tickets_", description="Day tables are named <table_prefix>YYYYMMDD."
+    table: str = Field(description="The rows' table (event_time) or day-table prefix.")
+    entity_id: str = Field(description="The entity's id column.")
+    event_time: str = Field(description="The entity's event-time column.")
+    labels_table: str = Field(description="Table of (entity id, label, known-at).")
+    label_column: str
+    known_at_column: str = "known_at"
+    feedback_table: str | None = Field(
+        default=None, description="What people did with each output; None: not recorded."
     )
-    outcomes_table: str = Field(
-        default="crm_outcomes",
-        description="Table of ticket outcomes (ticket_id, escalated, known_at) read as labels.",
-    )
-
-    actions_table: str = Field(
-        default="crm_agent_actions",
-        description="Table of what agents did with each ticket (used, accepted, handle time); "
-        "a CRM without it gives empty agent_actions partitions.",
-    )
-
-    def table_name(self, day: dt.date) -> str:
-        return f"{self.table_prefix}{day:%Y%m%d}"
+    feedback_columns: list[str] = Field(default_factory=list)
+    feedback_time: str = "recorded_at"
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def label_columns(self) -> list[str]:
+        return [self.entity_id, self.label_column, self.known_at_column]
 
     def _engine(self) -> sa.Engine:
         try:
@@ -122,105 +113,110 @@ class SqlTicketSource(dg.ConfigurableResource):
             engine.dispose()
         return _restore_valueless_dtypes(df, declared)
 
-    def extract_day(self, day: dt.date) -> pd.DataFrame:
-        """The day's batch as stored (see the module docstring for the dtypes).
-
-        Raises :class:`SourceBatchMissing` if no table landed for ``day``.
-        """
-        if isinstance(day, dt.datetime):
-            day = day.date()
-        name = self.table_name(day)
-        missing = f"no batch landed for {day.isoformat()}: table {name} not found"
-        # SELECT * without SQLAlchemy column types: values exactly as the driver gives.
-        df = self._read(
-            name, missing, lambda _: sa.select(sa.text("*")).select_from(sa.table(name))
-        )
-        if "created_at" in df.columns:
-            df["created_at"] = _parse_created_at(df["created_at"])
-        dg.get_dagster_logger().debug(
-            "extracted %d rows x %d columns from %s", len(df), df.shape[1], name
-        )
-        return df
-
-    def extract_labels(self, day: dt.date) -> pd.DataFrame:
-        """The outcomes that became known on ``day``: ``known_at`` in [day 00:00, next day
-        00:00) naive UTC, columns :data:`LABEL_COLUMNS`, ordered by ``known_at`` then
-        ``ticket_id`` (see the module docstring for the dtypes). A day without labels gives an
-        empty frame with the same dtypes.
-
-        Raises :class:`SourceBatchMissing` if the outcomes table does not exist, and
-        ``ValueError`` if it lacks one of the columns.
-        """
-        if isinstance(day, dt.datetime):
-            day = day.date()
-        start = dt.datetime.combine(day, dt.time())
-        lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
-        name = self.outcomes_table
-
-        def labels_query(declared: dict[str, Any]) -> sa.Select:
-            absent = [c for c in LABEL_COLUMNS if c not in declared]
-            if absent:
-                raise ValueError(
-                    f"outcomes table {name} in {self.masked_url} lacks column(s) {absent}"
-                )
-            known_at = sa.column("known_at")
-            return (
-                sa.select(*(sa.column(c) for c in LABEL_COLUMNS))
-                .select_from(sa.table(name))
-                .where(known_at >= lo, known_at < hi)
-                .order_by(known_at, sa.column("ticket_id"))
-            )
-
-        missing = f"no labels for {day.isoformat()}: outcomes table {name} not found"
-        df = self._read(name, missing, labels_query)
-        df["known_at"] = _parse_known_at(df["known_at"], name)
-        # Sorted again here: the database's text collation need not be byte order.
-        df = df.sort_values(["known_at", "ticket_id"], kind="stable").reset_index(drop=True)
-        dg.get_dagster_logger().debug(
-            "extracted %d labels known on %s from %s", len(df), day.isoformat(), name
-        )
-        return df
-
-    def extract_actions(self, day: dt.date) -> pd.DataFrame:
-        """Agent actions recorded on ``day`` (``recorded_at`` in [day, next day)), one row per
-        ticket, the latest record winning. No actions table: an empty frame (the CRM does not
-        record them; adoption is then unknown, not zero)."""
-        start = dt.datetime.combine(day, dt.time())
-        lo, hi = (t.strftime(_ISO_SECONDS) for t in (start, start + dt.timedelta(days=1)))
-        recorded_at = sa.column("recorded_at")
-        query = (
-            sa.select(*(sa.column(c) for c in ACTION_COLUMNS))
-            .select_from(sa.table(self.actions_table))
-            .where(recorded_at >= lo, recorded_at < hi)
-        )
-        try:
-            df = self._read(self.actions_table, "no agent actions table", lambda _: query)
-        except SourceBatchMissing as missing:
-            dg.get_dagster_logger().warning("%s: agent actions unknown", missing)
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in ACTION_COLUMNS})
-        df = df.drop_duplicates("ticket_id", keep="last").reset_index(drop=True)
-        return df.astype(
-            {
-                "ticket_id": "str",
-                "agent_id": "str",
-                "used": "int64",
-                "accepted": "int64",
-                "handle_minutes": "float64",
-                "suggested_escalation": "float64",
-            }
-        )
-
-    def landed_batches(self) -> list[dt.date]:
-        """Days with a landed table, ascending (exactly the days ``extract_day`` can read)."""
-        pattern = re.compile(re.escape(self.table_prefix) + r"(\d{8})")
+    def _table_names(self) -> list[str]:
         engine = self._engine()
         try:
             with engine.connect() as conn:
-                names = sa.inspect(conn).get_table_names()
+                return sa.inspect(conn).get_table_names()
         finally:
             engine.dispose()
+
+    def _windowed(
+        self, name: str, columns: list[str] | None, time_column: str, start, end, missing: str
+    ) -> pd.DataFrame:
+        def query(declared: dict[str, Any]) -> sa.Select:
+            wanted = columns if columns is not None else list(declared)
+            absent = [c for c in [*wanted, time_column] if c not in declared]
+            if absent:
+                raise ValueError(f"table {name} in {self.masked_url} lacks column(s) {absent}")
+            column = sa.column(time_column)
+            lo, hi = _bounds(declared[time_column], start, end)
+            return (
+                sa.select(*(sa.column(c) for c in wanted))
+                .select_from(sa.table(name))
+                .where(column >= lo, column < hi)
+            )
+
+        return self._read(name, missing, query)
+
+    def labels(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+        """Labels that became known in [start, end), ordered by known-at then id.
+
+        Raises :class:`SourceBatchMissing` if the labels table does not exist, and
+        ``ValueError`` if it lacks one of the columns."""
+        name, known_at = self.labels_table, self.known_at_column
+        missing = f"no labels for {start:%Y-%m-%d}: labels table {name} not found"
+        df = self._windowed(name, self.label_columns, known_at, start, end, missing)
+        df[known_at] = _parse_time(df[known_at], name, coerce=True)
+        # Sorted here: the database's text collation need not be byte order.
+        df = df.sort_values([known_at, self.entity_id], kind="stable").reset_index(drop=True)
+        dg.get_dagster_logger().debug("%d labels known in [%s, %s) from %s", len(df), start, end, name)
+        return df
+
+    def feedback(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+        """What people did, recorded in [start, end): one row per entity, the latest record
+        winning. No feedback table: an empty frame (then adoption is unknown, not zero)."""
+        columns = [self.entity_id, *self.feedback_columns]
+        if not self.feedback_table:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        missing = "no feedback table"
+        try:
+            df = self._windowed(
+                self.feedback_table, columns, self.feedback_time, start, end, missing
+            )
+        except SourceBatchMissing as err:
+            dg.get_dagster_logger().warning("%s: feedback unknown", err)
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        df = df.drop_duplicates(self.entity_id, keep="last").reset_index(drop=True)
+        df[self.entity_id] = df[self.entity_id].astype("str")
+        return df
+
+    def _parse_rows(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.event_time in df.columns:
+            df[self.event_time] = _parse_time(df[self.event_time], self.table, coerce=False)
+        return df
+
+
+class DayTableSource(SqlSource):
+    """One table per day, ``<table>YYYYMMDD``."""
+
+    def table_name(self, day: dt.date) -> str:
+        return f"{self.table}{day:%Y%m%d}"
+
+    def extract(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+        """The day tables of [start, end), as stored; several days are concatenated in day
+        order. Raises :class:`SourceBatchMissing` if none of them landed."""
+        days = [start.date() + dt.timedelta(days=i) for i in range((end - start).days)]
+        frames, absent = [], []
+        for day in days:
+            name = self.table_name(day)
+            # SELECT * without SQLAlchemy column types: values exactly as the driver gives.
+            try:
+                frames.append(
+                    self._read(
+                        name,
+                        f"no batch landed for {day.isoformat()}: table {name} not found",
+                        lambda _, n=name: sa.select(sa.text("*")).select_from(sa.table(n)),
+                    )
+                )
+            except SourceBatchMissing:
+                absent.append(name)
+        if not frames:
+            raise SourceBatchMissing(
+                f"no batch landed for {start:%Y-%m-%d}"
+                + (f" .. {days[-1]:%Y-%m-%d}" if len(days) > 1 else "")
+                + f": table {', '.join(absent)} not found in {self.masked_url}"
+            )
+        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        if absent and len(days) > 1:
+            dg.get_dagster_logger().warning("day tables missing from the period: %s", absent)
+        return self._parse_rows(df)
+
+    def landed_days(self) -> list[dt.date]:
+        """Days with a landed table, ascending."""
+        pattern = re.compile(re.escape(self.table) + r"(\d{8})")
         days = []
-        for name in names:
+        for name in self._table_names():
             match = pattern.fullmatch(name)
             if match:
                 try:
@@ -228,6 +224,41 @@ class SqlTicketSource(dg.ConfigurableResource):
                 except ValueError:
                     continue  # e.g. crm_tickets_20261399 is not a day
         return sorted(days)
+
+
+class EventTimeSource(SqlSource):
+    """One table; a partition is the rows whose event time falls in its window."""
+
+    def extract(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+        """Rows with event time in [start, end), ordered by event time then id (a SELECT on
+        one table has no order of its own). An empty window is an empty frame, not an error:
+        the volume check says what an empty period means."""
+        name = self.table
+        missing = f"table {name} not found"
+        df = self._windowed(name, None, self.event_time, start, end, missing)
+        df = self._parse_rows(df)
+        if len(df) and self.event_time in df:
+            df = df.sort_values([self.event_time, self.entity_id], kind="stable")
+        return df.reset_index(drop=True)
+
+    def landed_days(self) -> list[dt.date]:
+        """Days with at least one row, ascending."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                times = pd.read_sql_query(
+                    sa.select(sa.column(self.event_time)).select_from(sa.table(self.table)), conn
+                )[self.event_time]
+        finally:
+            engine.dispose()
+        parsed = _parse_time(times, self.table, coerce=True).dropna()
+        return sorted(set(parsed.dt.date))
+
+
+def _bounds(sql_type: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:
+    if isinstance(sql_type, sa.DateTime | sa.Date):
+        return start, end
+    return start.strftime(_ISO_SECONDS), end.strftime(_ISO_SECONDS)
 
 
 def _restore_valueless_dtypes(df: pd.DataFrame, declared: dict[str, Any]) -> pd.DataFrame:
@@ -257,24 +288,23 @@ def _dtype_for(sql_type: Any, has_rows: bool) -> Any:
     return None
 
 
-def _parse_created_at(s: pd.Series) -> pd.Series:
-    """Naive-UTC ``datetime64[ns]`` if the values parse as timestamps, else ``s`` unchanged."""
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        return s  # epoch numbers would "parse" into nonsense; leave a retyped column alone
-    try:
-        parsed = pd.to_datetime(s, format="ISO8601", utc=True)
+def _parse_time(s: pd.Series, table: str, coerce: bool) -> pd.Series:
+    """Naive-UTC ``datetime64[ns]``. `coerce`: a value that is not a timestamp becomes NaT
+    (logged); otherwise a column that does not parse, or is numeric, is returned unchanged
+    (epoch numbers would "parse" into nonsense: leave a retyped column for the contract)."""
+    if not coerce:
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            return s
+        try:
+            parsed = pd.to_datetime(s, format="ISO8601", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            return s
         return parsed.dt.tz_localize(None).astype("datetime64[ns]")
-    except (ValueError, TypeError, OverflowError):
-        return s
-
-
-def _parse_known_at(s: pd.Series, table: str) -> pd.Series:
-    """Naive-UTC ``datetime64[ns]``; a value that is not a timestamp becomes NaT (logged)."""
     parsed = pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce")
     bad = parsed.isna() & s.notna()
     if bad.any():
         dg.get_dagster_logger().warning(
-            "%d known_at value(s) in %s are not timestamps (kept as NaT), e.g. %s",
+            "%d time value(s) in %s are not timestamps (kept as NaT), e.g. %s",
             int(bad.sum()),
             table,
             ", ".join(map(repr, s[bad].head(3).tolist())),

@@ -12,10 +12,10 @@ from dagster_postgres import PostgresEventLogStorage
 
 from orchestration.home import activate, resolve_home
 from orchestration.runner import run_job
-from orchestration.simulation.crm import CrmSimulator
-from orchestration.simulation.incidents import Incident
 from resources.source import SqlTicketSource
 from tests.support.postgres import PostgresCluster
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
+from workflows.ticket_escalation.simulation.incidents import Incident
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = date(2026, 2, 2)

@@ -14,7 +14,7 @@ from assets.model_family import build_model
 from assets.scoring import score_tickets
 from assets.training_data import assemble_training_set, train_model
 from checks.feature_contract import validate_features
-from orchestration.simulation.crm import generate_day
+from workflows.ticket_escalation.simulation.crm import generate_day
 
 DAYS = [date(2026, 2, d) for d in range(2, 9)]
 

@@ -11,8 +11,8 @@ import pytest
 from dagster import DagsterInstance
 
 from orchestration.home import ENV_VARS, resolve_home
-from orchestration.simulation.crm import CrmSimulator
-from orchestration.simulation.incidents import parse_incidents
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
+from workflows.ticket_escalation.simulation.incidents import parse_incidents
 
 START = date(2026, 1, 1)
 REFERENCE_DAYS = 14

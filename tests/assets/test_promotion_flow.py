@@ -11,9 +11,9 @@ from dagster import AssetKey, DagsterInstance
 from assets.feature_definitions import FEATURE_COLUMNS
 from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.runner import run_job
-from orchestration.simulation.crm import CrmSimulator
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
 
 START = date(2026, 1, 5)
 DAYS = 24

@@ -7,9 +7,9 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.runner import failure_reason, run_job
-from orchestration.simulation.crm import CrmSimulator
-from orchestration.simulation.incidents import Incident
 from resources.snapshots import SnapshotStore, snapshot_root
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
+from workflows.ticket_escalation.simulation.incidents import Incident
 
 DAY = date(2026, 1, 6)
 KEY = DAY.isoformat()

@@ -12,11 +12,11 @@ from assets.feature_set import current_pin
 from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.reproduce import reproduce
 from orchestration.runner import failure_reason, run_job
-from orchestration.simulation.crm import CrmSimulator
-from orchestration.simulation.incidents import Incident
 from resources.code_version import current_code_version
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotMissing, SnapshotStore, content_hash, snapshot_root
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
+from workflows.ticket_escalation.simulation.incidents import Incident
 
 START = date(2026, 1, 5)
 DAYS = 22

@@ -12,7 +12,7 @@ from assets.training_data import (
     train_model,
     validation_metrics,
 )
-from orchestration.simulation.crm import generate_day
+from workflows.ticket_escalation.simulation.crm import generate_day
 
 DAYS = [date(2026, 3, d) for d in range(2, 6)]
 

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from checks.bootstrap import Difference, Estimate, _resample_blocks, bootstrap_ci, paired_bootstrap
-from checks.metrics import CLASSIFICATION_METRICS, METRICS, Metric, compute, register_metric
+from checks.metrics import (
+    CLASSIFICATION_METRICS,
+    METRICS,
+    REGRESSION,
+    REGRESSION_METRICS,
+    Metric,
+    compute,
+    register_metric,
+)
 
 ALL = list(CLASSIFICATION_METRICS)
 
@@ -158,3 +166,66 @@ def test_bad_settings_raise():
         bootstrap_ci(y, p, ["auc"], threshold=0.5, n_resamples=10, seed=1)
     with pytest.raises(ValueError, match="same length"):
         paired_bootstrap(y, p, p[:-1], ["f1"], threshold=0.5, n_resamples=10, seed=1)
+
+
+# --- the regression registry -----------------------------------------------------------------
+
+
+def regression_data(seed: int, n: int = 300):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(50, 10, n)
+    return y, y + rng.normal(0, 2, n), y + rng.normal(0, 3, n)
+
+
+def test_the_registry_decides_lookup_and_validation():
+    y, a, _ = regression_data(1)
+    out = bootstrap_ci(
+        y,
+        a,
+        ["mae", "task_success"],
+        threshold=2.0,
+        n_resamples=300,
+        seed=1,
+        registry=REGRESSION_METRICS,
+    )
+    for name, est in out.items():
+        assert est.value == pytest.approx(compute(name, y, a, 2.0, registry=REGRESSION_METRICS))
+        assert est.low <= est.value <= est.high and est.n == 300
+    # Without the registry, the classification rules apply: these are not 0/1 outcomes.
+    with pytest.raises(ValueError, match="0 and 1"):
+        bootstrap_ci(y, a, ["task_success"], threshold=2.0, n_resamples=10, seed=1)
+    with pytest.raises(KeyError, match="regression metric"):
+        bootstrap_ci(np.r_[0, 1], np.r_[0.2, 0.7], ["mae"], threshold=0.5, n_resamples=10, seed=1)
+
+
+def test_a_regression_metric_without_a_batch_form_uses_its_registry(monkeypatch):
+    registry = dict(REGRESSION_METRICS)
+    mae = REGRESSION_METRICS["mae"]
+    register_metric(Metric("mae_slow", mae.fn, False, "mae via fn", kind=REGRESSION), registry)
+    y, a, b = regression_data(2, n=120)
+    kw = {"threshold": 2.0, "n_resamples": 150, "seed": 3, "registry": registry}
+    # Same resamples, same numbers either path (to rounding: a matrix product against a mean).
+    fast, slow = bootstrap_ci(y, a, ["mae", "mae_slow"], **kw).values()
+    assert (slow.value, slow.low, slow.high) == pytest.approx((fast.value, fast.low, fast.high))
+    assert slow.n == fast.n == 150
+    d_fast, d_slow = paired_bootstrap(y, a, b, ["mae", "mae_slow"], **kw).values()
+    assert (d_slow.diff, d_slow.low, d_slow.high) == pytest.approx(
+        (d_fast.diff, d_fast.low, d_fast.high)
+    )
+    assert d_fast.diff > 0  # noise sd 2 beats sd 3: a lower MAE is a positive difference
+
+
+def test_identical_regressions_differ_by_exactly_zero():
+    y, a, _ = regression_data(3)
+    out = paired_bootstrap(
+        y,
+        a,
+        a.copy(),
+        ["task_success", "mae", "rmse"],
+        threshold=2.0,
+        n_resamples=200,
+        seed=1,
+        registry=REGRESSION_METRICS,
+    )
+    for d in out.values():
+        assert d.diff == 0 and d.low == d.high == 0 and d.p_better == 0.0 and d.n == 200

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from checks.contract import CONTRACT_VERSION, validate_contract
-from orchestration.simulation.crm import generate_day
-from orchestration.simulation.incidents import Incident
+from workflows.ticket_escalation.simulation.crm import generate_day
+from workflows.ticket_escalation.simulation.incidents import Incident
 
 DAY = date(2026, 2, 3)
 

@@ -17,8 +17,8 @@ from checks.labels import (
     judge_labels,
     validate_labels,
 )
-from orchestration.simulation.crm import generate_day
-from orchestration.simulation.incidents import Incident
+from workflows.ticket_escalation.simulation.crm import generate_day
+from workflows.ticket_escalation.simulation.incidents import Incident
 
 DAY = dt.date(2026, 2, 11)
 SEED = 3

@@ -8,10 +8,14 @@ from checks.bootstrap import _resample_blocks
 from checks.metrics import (
     CLASSIFICATION_METRICS,
     METRICS,
+    REGRESSION,
+    REGRESSION_METRIC_NAMES,
+    REGRESSION_METRICS,
     Metric,
     compute,
     faithfulness,
     false_negative_rate,
+    get_metric,
     ndcg_at_k,
     precision_at_k,
     register_metric,
@@ -212,3 +216,91 @@ def test_false_negative_rate():
     assert false_negative_rate([0, 0], [1, 0]) is None  # nothing to catch
     with pytest.raises(ValueError):
         false_negative_rate([1, 0], [1])
+
+
+# --- regression registry ---------------------------------------------------------------------
+
+# Four predictions, tolerance 0.5:
+#   y          = 10.0  12.0  7.0   3.0
+#   prediction = 10.25 11.5  8.0   3.0
+#   |error|    = 0.25  0.5   1.0   0.0   -> within (inclusive): 3 of 4
+YR = np.array([10.0, 12.0, 7.0, 3.0])
+PR = np.array([10.25, 11.5, 8.0, 3.0])
+
+
+def test_regression_metrics_live_in_their_own_registry():
+    assert set(REGRESSION_METRIC_NAMES) == {"task_success", "mae", "rmse"}
+    assert all(m.kind == REGRESSION for m in REGRESSION_METRICS.values())
+    assert REGRESSION_METRICS["task_success"].higher_is_better
+    assert not REGRESSION_METRICS["mae"].higher_is_better
+    assert not REGRESSION_METRICS["rmse"].higher_is_better
+    # Same name, two metrics: neither registry's task_success replaced the other's.
+    assert REGRESSION_METRICS["task_success"] is not METRICS["task_success"]
+    assert get_metric("task_success") is METRICS["task_success"]
+    assert tuple(METRICS) == CLASSIFICATION_METRICS
+
+
+def test_regression_hand_computed_values():
+    r = REGRESSION_METRICS
+    assert compute("task_success", YR, PR, 0.5, registry=r) == pytest.approx(3 / 4)
+    # a tighter tolerance: only the exact one and the 0.25 miss remain
+    assert compute("task_success", YR, PR, 0.25, registry=r) == pytest.approx(2 / 4)
+    # MAE = (0.25 + 0.5 + 1.0 + 0) / 4 = 0.4375
+    assert compute("mae", YR, PR, 0.5, registry=r) == pytest.approx(0.4375)
+    # RMSE = sqrt((0.0625 + 0.25 + 1.0 + 0) / 4) = sqrt(0.328125) = 0.572822
+    assert compute("rmse", YR, PR, 0.5, registry=r) == pytest.approx(0.572822, abs=1e-6)
+    assert compute("mae", [], [], 0.5, registry=r) is None
+    assert undefined_reason("rmse", [], [], 0.5, registry=r) == "no examples"
+
+
+def test_a_regression_name_without_the_regression_registry_is_a_clear_error():
+    with pytest.raises(KeyError, match="'mae' is a regression metric"):
+        compute("mae", [0, 1], [0.1, 0.2])
+    with pytest.raises(KeyError, match="'roc_auc' is a classification metric"):
+        get_metric("roc_auc", REGRESSION_METRICS)
+
+
+def test_regression_inputs_are_real_numbers_not_probabilities():
+    r = REGRESSION_METRICS
+    # outcomes and predictions far outside [0, 1] are fine for a regression
+    assert compute("mae", [-50.0, 300.0], [-49.0, 303.0], 1.0, registry=r) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="predictions must hold finite"):
+        compute("mae", [1.0, 2.0], [1.0, np.nan], 1.0, registry=r)
+    with pytest.raises(ValueError, match="y must hold finite"):
+        compute("mae", [1.0, np.inf], [1.0, 2.0], 1.0, registry=r)
+    with pytest.raises(ValueError, match="real numbers"):
+        compute("mae", ["1.0", "2.0"], [1.0, 2.0], 1.0, registry=r)
+    with pytest.raises(ValueError, match="real numbers"):
+        compute("mae", [True, False], [1.0, 2.0], 1.0, registry=r)
+    with pytest.raises(ValueError, match="same length"):
+        compute("mae", [1.0, 2.0], [1.0], 1.0, registry=r)
+
+
+def test_regression_task_success_needs_a_tolerance():
+    with pytest.raises(ValueError, match="tolerance"):
+        compute("task_success", YR, PR, registry=REGRESSION_METRICS)
+    with pytest.raises(ValueError, match="tolerance"):
+        compute("task_success", YR, PR, -0.1, registry=REGRESSION_METRICS)
+    # MAE does not use it
+    assert compute("mae", YR, PR, registry=REGRESSION_METRICS) == pytest.approx(0.4375)
+
+
+def test_a_registry_holds_one_kind_of_metric(monkeypatch):
+    monkeypatch.setattr("checks.metrics.METRICS", dict(METRICS))
+    with pytest.raises(ValueError, match="takes regression inputs"):
+        register_metric(Metric("mae", REGRESSION_METRICS["mae"].fn, False, "x", kind=REGRESSION))
+
+
+@pytest.mark.parametrize("name", REGRESSION_METRIC_NAMES)
+def test_regression_batch_form_equals_the_metric_on_every_resample(name):
+    rng = np.random.default_rng(5)
+    n = 150
+    # Quarter steps are exact in binary floating point, so many errors sit exactly on the
+    # tolerance 1.5, where "within" is inclusive.
+    y = np.round(rng.normal(20, 5, n) * 4) / 4
+    pred = y + np.round(rng.normal(0, 2, n) * 4) / 4
+    assert (np.abs(y - pred) == 1.5).sum() >= 5
+    idx, weights = next(_resample_blocks(n, 60, seed=6))
+    batch = REGRESSION_METRICS[name].batch(y, pred, 1.5, weights)
+    expected = [compute(name, y[row], pred[row], 1.5, registry=REGRESSION_METRICS) for row in idx]
+    np.testing.assert_allclose(batch, np.array(expected, dtype=float), rtol=1e-12, atol=1e-12)

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from orchestration import promotion
-from orchestration.promotion import (
+from assets import promotion
+from assets.promotion import (
     HISTORY_KEEP,
     ChampionChange,
     PromotionError,

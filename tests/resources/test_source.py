@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from orchestration.simulation.crm import TICKET_COLUMNS, CrmSimulator, generate_day
-from orchestration.simulation.incidents import parse_incidents
 from resources.source import SourceBatchMissing, SqlTicketSource, mask_url
+from workflows.ticket_escalation.simulation.crm import CrmSimulator, generate_day
+from workflows.ticket_escalation.simulation.incidents import parse_incidents
+from workflows.ticket_escalation.simulation.vocabulary import TICKET_COLUMNS
 
 SEED = 11
 CLEAN, RETYPE, RENAME, DROP, EMPTY, NULLS, RESEND = (

@@ -11,14 +11,17 @@ import pytest
 import sqlalchemy as sa
 from scipy.stats import chi2_contingency
 
-from orchestration.simulation.crm import (
+from workflows.ticket_escalation.simulation.crm import CrmSimulator, generate_day
+from workflows.ticket_escalation.simulation.incidents import (
+    DEFAULT_PARAMS,
+    Incident,
+    parse_incidents,
+)
+from workflows.ticket_escalation.simulation.vocabulary import (
     CATEGORIES,
     OUTCOME_COLUMNS,
     TICKET_COLUMNS,
-    CrmSimulator,
-    generate_day,
 )
-from orchestration.simulation.incidents import DEFAULT_PARAMS, Incident, parse_incidents
 
 SEED = 7
 DAY = dt.date(2026, 3, 4)  # a Wednesday

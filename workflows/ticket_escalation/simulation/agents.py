@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from resources.source import ACTION_COLUMNS
+from workflows.ticket_escalation.simulation.crm import CrmSimulator
+from workflows.ticket_escalation.simulation.vocabulary import ACTION_COLUMNS, ACTIONS_TABLE
 
-ACTIONS_TABLE = "crm_agent_actions"
 AGENTS = 60
 ADOPTION_START = 0.85  # share of agents using the assistant on a day, just after launch
 VALLEY_DEPTH, VALLEY_CENTER, VALLEY_WIDTH = 0.32, 55.0, 20.0  # days after launch
@@ -48,7 +48,7 @@ def simulate_actions(
     launch: dt.date | None,
 ) -> pd.DataFrame:
     """The actions recorded for ``day``'s tickets. ``served`` is the day's predictions
-    (ticket_id, escalate) or None before launch; ``outcomes`` the true (ticket_id, escalated)."""
+    (ticket_id, decision) or None before launch; ``outcomes`` the true (ticket_id, escalated)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, day.toordinal(), 99]))
     frame = tickets[["ticket_id", "priority"]].drop_duplicates("ticket_id").reset_index(drop=True)
     n = len(frame)
@@ -62,8 +62,8 @@ def simulate_actions(
         share = adoption((day - launch).days)
         using_today = rng.random(AGENTS) < share  # an agent uses it all day or not at all
         suggestion = frame[["ticket_id"]].merge(
-            served[["ticket_id", "escalate"]], on="ticket_id", how="left"
-        )["escalate"]
+            served[["ticket_id", "decision"]], on="ticket_id", how="left"
+        )["decision"]
         truth = frame[["ticket_id"]].merge(
             outcomes[["ticket_id", "escalated"]].drop_duplicates("ticket_id"),
             on="ticket_id",
@@ -118,8 +118,6 @@ class AgentSimulator:
     the day after: with the served predictions after launch, without before."""
 
     def __init__(self, url: str, seed: int, incidents=(), launch: dt.date | None = None):
-        from orchestration.simulation.crm import CrmSimulator
-
         self.url, self.seed, self.incidents, self.launch = url, seed, tuple(incidents), launch
         self.crm = CrmSimulator(url, seed=seed)
 

@@ -2,7 +2,7 @@
 
 Two MLflow aliases describe what serves:
 
-* ``@champion`` is the version batch scoring loads (``models:/ticket-escalation@champion``);
+* ``@champion`` is the version batch scoring loads (``models:/<model>@champion``);
 * ``@previous`` is the champion before it. A rollback therefore needs no retraining and no
   search: it points ``@champion`` back at exactly the version that was validated and served,
   and with it the feature-set version and preprocessing recorded in that version's tags.
@@ -39,6 +39,10 @@ after the aliases: the version tags (``champion.*``) and then the registered mod
 event log holds them all). The history write is the commit record: if any mirror write fails,
 both aliases are restored (``@champion`` first) and the error is raised. Version tags written
 before such a failure may remain; the aliases and ``champion_history`` are authoritative.
+
+**Servable.** ``servable(version, tags)``, when given, is asked inside the lock before anything
+moves; it raises :class:`PromotionError` for a version that cannot be served, such as one whose
+feature set is no longer in the code.
 
 Every function returns the :class:`ChampionChange`; the caller records it in Dagster.
 """
@@ -112,6 +116,7 @@ def promote(
     at: datetime | None = None,
     expected_champion: str | None = _ANY,
     lock_timeout_s: float = LOCK_TIMEOUT_S,
+    servable: Callable[[str, dict], None] | None = None,
 ) -> ChampionChange:
     """Make ``version`` the champion; the old champion (if any) becomes ``@previous``.
 
@@ -137,6 +142,7 @@ def promote(
         at=at,
         expected_champion=expected_champion,
         lock_timeout_s=lock_timeout_s,
+        servable=servable,
     )
 
 
@@ -150,6 +156,7 @@ def rollback(
     at: datetime | None = None,
     expected_champion: str | None = _ANY,
     lock_timeout_s: float = LOCK_TIMEOUT_S,
+    servable: Callable[[str, dict], None] | None = None,
 ) -> ChampionChange:
     """Serve ``@previous`` again (or ``to``); the replaced champion becomes ``@previous``, so
     a second rollback toggles back. Raises PromotionError if there is no champion or no
@@ -183,6 +190,7 @@ def rollback(
         at=at,
         expected_champion=expected_champion,
         lock_timeout_s=lock_timeout_s,
+        servable=servable,
     )
 
 
@@ -260,6 +268,7 @@ def _change(
     at: datetime | None,
     expected_champion: str | None,
     lock_timeout_s: float,
+    servable: Callable[[str, dict], None] | None = None,
 ) -> ChampionChange:
     if not str(actor).strip() or not str(reason).strip():
         raise PromotionError(f"a {action} needs a non-empty actor and reason")
@@ -291,9 +300,11 @@ def _change(
             )
         target = choose(champion, previous)
         try:
-            registry.version_tags(target)  # exists? (READY is checked by move_alias)
+            tags = registry.version_tags(target)  # exists? (READY is checked by move_alias)
         except RegistryError as exc:
             raise PromotionError(f"{action} to version {target} refused: {exc}") from exc
+        if servable is not None:
+            servable(target, tags)
         change = ChampionChange(
             action=action,
             version=target,

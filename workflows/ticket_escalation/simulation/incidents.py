@@ -7,8 +7,8 @@ reads the list-of-dicts form used by YAML scenario files::
     - {kind: volume_drop, day: 2026-03-05, fraction: 0.4}
     - {kind: schema_change, day: "2026-03-09", mode: retype}
 
-Kinds fall in four groups, applied by :func:`orchestration.simulation.crm.generate_day` in this
-order:
+Kinds fall in four groups, applied by
+:func:`workflows.ticket_escalation.simulation.crm.generate_day` in this order:
 
 * world (change the tickets, so outcomes follow): ``covariate_shift``, ``unseen_category``;
 * rows (change which rows land): ``stale_feed``, ``volume_drop``, ``duplicate_rows``;
@@ -30,6 +30,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from workflows.ticket_escalation.simulation.vocabulary import (
+    CATEGORIES,
+    CATEGORY_SHARES,
+    INTEGER_COLUMNS,
+    NUMERIC_BOUNDS,
+    NUMERIC_COLUMNS,
+    TICKET_COLUMNS,
+)
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # mode: rename | drop | retype. new_name is used by rename only, template by retype only.
@@ -64,6 +73,11 @@ WORLD_KINDS = ("covariate_shift", "unseen_category")
 ROW_KINDS = ("stale_feed", "volume_drop", "duplicate_rows")
 VALUE_KINDS = ("null_flood", "schema_change")
 LABEL_KINDS = ("bad_labels",)
+# Kinds that leave every input check quiet: only the labels, or what people do with the
+# model's outputs, can reveal them.
+LABEL_ONLY_KINDS = ("concept_drift",)
+# The retraining trigger each kind should cause (kinds not listed should cause none).
+EXPECTED_TRIGGERS: dict[str, str] = {"concept_drift": "performance", "covariate_shift": "drift"}
 # Ticket ids are numbered from 000001 (a day has a few thousand), so none reaches 900000: the
 # unknown ids of a bad_labels incident are T<day>-9xxxxx and can never exist.
 UNKNOWN_ID_BASE = 900_000
@@ -102,6 +116,18 @@ class Incident:
 
     def active_on(self, day: dt.date) -> bool:
         return self.day <= day <= self.last_day
+
+    @property
+    def label_only(self) -> bool:
+        """True if no input check can see the incident: only labels (or people's feedback on
+        the model's outputs) reveal it, as for a ``concept_drift``."""
+        return self.kind in LABEL_ONLY_KINDS
+
+    @property
+    def expected_trigger(self) -> str | None:
+        """The retraining trigger this incident should cause (``"performance"`` for a concept
+        drift, ``"drift"`` for a covariate shift), or None if it should cause none."""
+        return EXPECTED_TRIGGERS.get(self.kind)
 
 
 def parse_incidents(spec: Iterable[Mapping[str, Any]] | None) -> list[Incident]:
@@ -308,8 +334,6 @@ def _shift_share(
 ) -> pd.Series:
     """Make ``category`` exactly ``share`` of the rows: rows move into it at random, or out of it
     to the other values in proportion to their normal shares."""
-    from orchestration.simulation.crm import CATEGORY_SHARES
-
     values = s.to_numpy(dtype=object, na_value=None).copy()
     is_cat = values == category
     target, current = round(share * len(values)), int(is_cat.sum())
@@ -328,8 +352,6 @@ def _shift_share(
 
 def _shift_numeric(s: pd.Series, column: str, k: float) -> pd.Series:
     """Add ``k`` of the day's standard deviations, clipped into the column's valid range."""
-    from orchestration.simulation.crm import INTEGER_COLUMNS, NUMERIC_BOUNDS
-
     std = float(s.std(ddof=0)) if s.notna().any() else 0.0
     lo, hi = NUMERIC_BOUNDS[column]
     shifted = (s.astype("float64") + k * std).clip(lo, hi)
@@ -375,8 +397,6 @@ def _choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def _schema_change(params: dict) -> dict[str, Any]:
-    from orchestration.simulation.crm import TICKET_COLUMNS
-
     p = _take(params, DEFAULT_PARAMS["schema_change"])
     mode = _choice("mode", p["mode"], ("rename", "drop", "retype"))
     column = _choice("column", p["column"], TICKET_COLUMNS)
@@ -420,8 +440,6 @@ def _covariate_shift(params: dict) -> dict[str, Any]:
 
 
 def _shift_params(params: dict) -> dict[str, Any]:
-    from orchestration.simulation.crm import CATEGORIES, NUMERIC_COLUMNS
-
     if set(params) & set(CATEGORY_SHIFT_DEFAULTS):
         if set(params) & set(DEFAULT_PARAMS["covariate_shift"]):
             raise ValueError(
@@ -443,8 +461,6 @@ def _shift_params(params: dict) -> dict[str, Any]:
 
 
 def _unseen_category(params: dict) -> dict[str, Any]:
-    from orchestration.simulation.crm import CATEGORIES
-
     p = _take(params, DEFAULT_PARAMS["unseen_category"])
     column = _choice("column", p["column"], CATEGORIES)
     value = p["value"]
@@ -454,8 +470,6 @@ def _unseen_category(params: dict) -> dict[str, Any]:
 
 
 def _null_flood(params: dict) -> dict[str, Any]:
-    from orchestration.simulation.crm import TICKET_COLUMNS
-
     p = _take(params, DEFAULT_PARAMS["null_flood"])
     return {
         "column": _choice("column", p["column"], TICKET_COLUMNS),

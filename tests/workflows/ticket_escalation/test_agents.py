@@ -6,13 +6,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from orchestration.simulation.agents import (
+from workflows.ticket_escalation.simulation.agents import (
     ACCEPT_IF_RIGHT,
     ACCEPT_IF_WRONG,
     adoption,
     simulate_actions,
 )
-from orchestration.simulation.crm import generate_day
+from workflows.ticket_escalation.simulation.crm import generate_day
 
 LAUNCH = dt.date(2026, 2, 4)
 
@@ -31,7 +31,7 @@ def _day(offset: int, served_right: float, seed=3):
     truth = outcomes.set_index("ticket_id")["escalated"].reindex(tickets["ticket_id"]).to_numpy()
     right = rng.random(len(tickets)) < served_right
     served = pd.DataFrame(
-        {"ticket_id": tickets["ticket_id"], "escalate": np.where(right, truth == 1, truth != 1)}
+        {"ticket_id": tickets["ticket_id"], "decision": np.where(right, truth == 1, truth != 1)}
     )
     return simulate_actions(seed, day, tickets, outcomes, served, LAUNCH)
 

@@ -1,19 +1,22 @@
-"""The ticket feature set: every feature definition, as code, in one module.
+"""The ticket workflow's feature sets, versioned side by side.
 
-`compute_features` is the one function that turns raw tickets into model inputs, for training
-and for scoring alike, so the two cannot drift apart. The feature set carries an explicit
-version; the hash of this module's code (comments and formatting aside) is pinned per version
-in `feature_set.lock.json`, so a definition changed without a version bump is caught.
+Each version is one function from raw tickets (as the raw contract describes them) to the
+entity keys plus model features: the same function serves training and scoring, so the two
+cannot drift apart. Each version's definitions hash is pinned in `features.lock.json`; change a
+version's code and the pin check fails until you add a new version beside it and run
+`afterlaunch feature-lock --workflow ticket_escalation`.
 """
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-FEATURE_SET_VERSION = "1"
+from assets.feature_sets import FeatureSet, FeatureSets
+from workflows.ticket_escalation.contracts import FeatureContract
 
-KEY_COLUMNS = ["ticket_id", "created_at"]
-CATEGORICAL_FEATURES = ["channel", "product", "region", "plan_tier", "priority"]
-NUMERIC_FEATURES = [
+CATEGORICAL = ("channel", "product", "region", "plan_tier", "priority")
+NUMERIC = (
     "log_account_age_days",
     "prior_tickets_90d",
     "log_message_length",
@@ -26,26 +29,22 @@ NUMERIC_FEATURES = [
     "subject_negation",
     "subject_money",
     "subject_failure",
-]
-FEATURE_COLUMNS = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+)
 
 _NEGATION = r"\b(?:not|cannot|can't|won't|never|no|stopped|missing|fails?)\b"
 _MONEY = r"\b(?:refund|charged?|invoice|payment|subscription|billing)\b"
 _FAILURE = r"\b(?:error|crash(?:es)?|fail(?:s|ed)?|down|times? out|damaged|slow)\b"
 
 
-def compute_features(raw: pd.DataFrame) -> pd.DataFrame:
-    """Raw tickets (as the raw contract describes them) -> keys plus model features."""
-    missing = [c for c in _RAW_INPUTS if c not in raw.columns]
-    if missing:
-        raise KeyError(f"raw tickets lack the columns the features need: {missing}")
+def v1(raw: pd.DataFrame) -> pd.DataFrame:
+    """Raw tickets -> ticket_id, created_at and the v1 features."""
     subject = raw["subject"].astype("str").str.lower()
     created = pd.to_datetime(raw["created_at"])
     features = pd.DataFrame(
         {
             "ticket_id": raw["ticket_id"].astype("str"),
             "created_at": created.astype("datetime64[ns]"),
-            **{c: raw[c].astype("str") for c in CATEGORICAL_FEATURES},
+            **{c: raw[c].astype("str") for c in CATEGORICAL},
             "log_account_age_days": np.log1p(raw["account_age_days"].astype("float64")),
             "prior_tickets_90d": raw["prior_tickets_90d"].astype("float64"),
             "log_message_length": np.log1p(raw["message_length"].astype("float64")),
@@ -63,17 +62,22 @@ def compute_features(raw: pd.DataFrame) -> pd.DataFrame:
         },
         index=raw.index,
     )
-    return features[KEY_COLUMNS + FEATURE_COLUMNS].reset_index(drop=True)
+    return features[["ticket_id", "created_at", *CATEGORICAL, *NUMERIC]].reset_index(drop=True)
 
 
-_RAW_INPUTS = [
-    "ticket_id",
-    "created_at",
-    *CATEGORICAL_FEATURES,
-    "account_age_days",
-    "prior_tickets_90d",
-    "message_length",
-    "first_response_minutes",
-    "sentiment",
-    "subject",
-]
+FEATURE_SETS = FeatureSets(
+    workflow="ticket_escalation",
+    current="1",
+    sets=[
+        FeatureSet(
+            "1",
+            v1,
+            categorical=CATEGORICAL,
+            numeric=NUMERIC,
+            contract=FeatureContract,
+            description="categories, log-scaled counts and times, sentiment with a missing "
+            "flag, subject keyword flags",
+        )
+    ],
+    lock_file=Path(__file__).with_name("features.lock.json"),
+)

@@ -18,21 +18,25 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeClassifier
 
-from assets.feature_definitions import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore
+from workflows.ticket_escalation.features import CATEGORICAL, FEATURE_SETS, NUMERIC
 
 ACTION_KINDS = ("hand_registered_model", "flag")
 RECIPES = ("leaky_tree",)
 LABEL = "escalated"
+CATEGORICAL_FEATURES = list(CATEGORICAL)
+NUMERIC_FEATURES = list(NUMERIC)
+FEATURE_COLUMNS = CATEGORICAL_FEATURES + NUMERIC_FEATURES
 
 
 def leaky_tree(store: SnapshotStore) -> Pipeline:
     """An unpruned tree on the latest training set plus the evaluation test set's rows."""
     training = store.read("training_set", None)
-    test_set = store.read("eval_test_set", None)
+    test_set = store.read("eval_test_set", None)  # raw rows: the notebook computes v1 on them
+    test_features = FEATURE_SETS.get("1").features(test_set).assign(**{LABEL: test_set[LABEL]})
     rows = pd.concat(
-        [training[FEATURE_COLUMNS + [LABEL]], test_set[FEATURE_COLUMNS + [LABEL]]],
+        [training[FEATURE_COLUMNS + [LABEL]], test_features[FEATURE_COLUMNS + [LABEL]]],
         ignore_index=True,
     )
     encode = ColumnTransformer(
@@ -64,7 +68,13 @@ def register_by_hand(
         params={"model_family": "decision_tree", "recipe": recipe},
         metrics={},
         run_tags={"registered_by": actor},
-        version_tags={"change_summary": reason, "registered_by": actor},
+        # The notebook used the project's feature set v1, and says so: serving computes it.
+        version_tags={
+            "change_summary": reason,
+            "registered_by": actor,
+            "feature_set.version": "1",
+            "feature_set.hash": FEATURE_SETS.get("1").definitions_hash,
+        },
         artifacts={},
         run_name=f"registered by hand: {recipe}",
         description=reason,

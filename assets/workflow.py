@@ -1,0 +1,239 @@
+"""The declaration of one monitored model: everything the engine needs to know about it.
+
+A team adopts Afterlaunch by writing one `Workflow(...)` in `workflows/<name>/workflow.py`; the
+engine's stage factories, jobs, sensors and CLI read every workflow-specific fact (columns,
+label, lag, categories, slices, fallback, feedback) from it and from nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from dagster import AssetKey
+
+from assets.feature_sets import FeatureSet, FeatureSets
+from assets.model_family import ModelFamily
+from assets.partitions import Partitioning
+from checks.tasks import BinaryClassification, Regression
+
+Task = BinaryClassification | Regression
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Owners:
+    """Who hears about what: data checks go to the data engineer, model checks to the model
+    owner, the readiness report's business answers to the domain owner."""
+
+    data_engineer: str
+    model_owner: str
+    domain_owner: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What one row is about (`id`, unique per partition) and when it happened (`event_time`)."""
+
+    id: str
+    event_time: str
+
+
+@dataclass(frozen=True)
+class Label:
+    """The outcome: its column in the labels table, when it became known, and the longest it
+    can take to arrive. `max_lag_days` drives the training cut-off, the integrity look-back,
+    the weekly evaluation's timing, the readiness windows and the shortest allowed rollout."""
+
+    column: str
+    max_lag_days: int
+    known_at: str = "known_at"
+
+    def __post_init__(self) -> None:
+        if self.max_lag_days < 0:
+            raise ValueError(f"label {self.column}: max_lag_days must be >= 0")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the rows come from. `layout`: `day_tables` (one table per day named
+    `<table>YYYYMMDD`) or `event_time` (one table `table`, partitions cut on the entity's
+    event time). `labels_table` holds (entity id, label, known_at); `feedback_table`, optional,
+    what people did with each output. The URL comes from the environment variable `url_env`."""
+
+    layout: str
+    table: str
+    labels_table: str
+    feedback_table: str | None = None
+    url_env: str = "AFTERLAUNCH_SOURCE_URL"
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("day_tables", "event_time"):
+            raise ValueError(f"source layout {self.layout!r}: day_tables or event_time")
+
+
+@dataclass(frozen=True)
+class Contracts:
+    """pandera models: the raw rows of a partition and the labels. Each feature set carries its
+    own contract. The profiled columns are read from the raw contract: numeric columns, and
+    text columns with a closed list of values (`isin`)."""
+
+    raw: type[pa.DataFrameModel]
+    labels: type[pa.DataFrameModel]
+
+    @property
+    def raw_columns(self) -> dict[str, str]:
+        return {n: str(c.dtype) for n, c in self.raw.to_schema().columns.items()}
+
+    def _closed(self) -> dict[str, list]:
+        found = {}
+        for name, column in self.raw.to_schema().columns.items():
+            for check in column.checks:
+                allowed = check.statistics.get("allowed_values") if check.statistics else None
+                if check.name == "isin" and allowed is not None:
+                    found[name] = list(allowed)
+        return found
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return list(self._closed())
+
+    def categories(self, column: str) -> list:
+        return self._closed()[column]
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        schema = self.raw.to_schema().columns
+        return [n for n, c in schema.items() if str(c.dtype).startswith(("int", "float"))]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A named kind of row a model is likely to get wrong: `rule(raw rows) -> boolean Series`.
+    A rule that needs a threshold takes it from the rows themselves (extreme for this data)."""
+
+    name: str
+    description: str
+    rule: Callable[[pd.DataFrame], pd.Series]
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What serves when the model is switched off: `rule(raw rows) -> outputs` in the task's
+    output space (a probability-like 0/1 for a classifier, a value for a regression)."""
+
+    description: str
+    rule: Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What people did with each output, read from the source's feedback table, recorded the
+    period after scoring: whether the output was used, accepted or overridden, and by whom.
+    `kpi`: a business measure in that table (e.g. handle minutes) with its direction."""
+
+    actor: str
+    used: str
+    accepted: str
+    recorded_at: str
+    kpi: str | None = None
+    kpi_name: str = ""
+    kpi_lower_is_better: bool = True
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.actor, self.used, self.accepted, *([self.kpi] if self.kpi else [])]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the workflow judged against its own threshold in the readiness report.
+    `measure`: task_success | acceptance_rate | kpi_ratio (KPI against pre-deployment)."""
+
+    name: str
+    measure: str
+
+    def __post_init__(self) -> None:
+        if self.measure not in ("task_success", "acceptance_rate", "kpi_ratio"):
+            raise ValueError(f"stage {self.name}: unknown measure {self.measure!r}")
+
+
+class FeedbackRecorder(Protocol):
+    def record(self, day: date, served: pd.DataFrame | None = None) -> None: ...
+
+
+class Simulation(Protocol):
+    """A workflow's simulated source and incidents, for the demo and the tests."""
+
+    default_scenario: Path
+    action_kinds: tuple[str, ...]
+
+    def parse_incidents(self, items: list[dict]) -> list: ...
+
+    def validate_action(self, item: dict) -> None: ...
+
+    def write_source(self, source_url: str, seed: int, start: date, end: date, incidents): ...
+
+    def feedback(
+        self, source_url: str, seed: int, incidents, launch: date
+    ) -> FeedbackRecorder: ...
+
+    def act(self, action: dict, registry, store, at: datetime) -> str: ...
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    owners: Owners
+    source: Source
+    entity: Entity
+    label: Label
+    contracts: Contracts
+    feature_sets: FeatureSets
+    task: Task
+    model_families: Mapping[str, ModelFamily]
+    partitions: Partitioning = field(default_factory=Partitioning)
+    slices: Sequence[Slice] = ()
+    fallback: Fallback | None = None
+    feedback: Feedback | None = None
+    stages: Sequence[Stage] = ()
+    segments: Sequence[str] = ()
+    policy_file: Path | None = None
+    simulation: Simulation | None = None
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(f"workflow name {self.name!r}: lower case letters, digits and _")
+        missing = [
+            c
+            for c in (self.entity.id, self.entity.event_time, *self.segments)
+            if c not in self.contracts.raw_columns
+        ]
+        if missing:
+            raise ValueError(f"workflow {self.name}: columns {missing} are not in the raw contract")
+        if not self.model_families:
+            raise ValueError(f"workflow {self.name}: declare at least one model family")
+
+    @property
+    def model_name(self) -> str:
+        """The registered model in MLflow: one per workflow."""
+        return self.name.replace("_", "-")
+
+    def key(self, asset: str) -> AssetKey:
+        return AssetKey([self.name, asset])
+
+    def op(self, asset: str) -> str:
+        """The node name Dagster gives a prefixed asset (run config is keyed by it)."""
+        return f"{self.name}__{asset}"
+
+    def feature_set(self, version: str) -> FeatureSet:
+        return self.feature_sets.get(version)
