@@ -57,7 +57,6 @@ def _rescore(
     return {"metrics": estimates_record(estimates), "test_set": test_set_identity(test_set)}
 
 
-
 def _change_output(change) -> Output:
     record = change.as_dict()
     return Output(

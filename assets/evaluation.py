@@ -17,9 +17,9 @@ from dagster import (
 
 from assets.eval_set import SLICE_PREFIX, draw_eval_set, slice_columns
 from assets.history import materialization_metadata
+from assets.metadata import table
 from assets.models import load_served
 from assets.names import BASELINE, CHALLENGER, EVAL_SET, EVALUATION, FEATURES, LABELS
-from assets.metadata import table
 from assets.training import labelled_window
 from assets.workflow import Workflow
 from checks.gate import SliceComparison, decide
@@ -107,9 +107,10 @@ def build(wf: Workflow) -> tuple[list, list]:
         if not label_days:
             raise Failure(f"no {wf.name}/{LABELS} stored yet: the test set needs known outcomes")
         end = config.end_date or label_days[-1]
-        keys, _, _, pool, _, _ = labelled_window(
+        window = labelled_window(
             wf, store, end, rules.training.window_days, config.start_date, frozenset()
         )
+        keys, pool = window.keys, window.rows
         evaluation = rules.evaluation
         drawn = draw_eval_set(
             pool.drop(columns=["split"]),
@@ -295,5 +296,3 @@ def _against_baseline(
 def _same(a: float | None, b: float | None) -> bool:
     # An undefined metric matches only an undefined one.
     return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-9)
-
-

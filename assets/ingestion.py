@@ -140,7 +140,9 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
         """Lag between the newest event and the partition's end: a stale or re-sent feed."""
         rules = policy.load()
         result = judge_freshness(
-            newest_event_time(raw, time_column), parts.end_of(context.partition_key), rules.freshness
+            newest_event_time(raw, time_column),
+            parts.end_of(context.partition_key),
+            rules.freshness,
         )
         return AssetCheckResult(
             passed=passed(result.severity),

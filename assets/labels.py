@@ -6,7 +6,6 @@ reported with counts and examples; training later uses only clean labels and rec
 it left out.
 """
 
-
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
@@ -61,9 +60,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         found = source.labels(*parts.window(context.partition_key))
         return Output(found, metadata={"dagster/row_count": len(found)})
 
-    @asset_check(
-        asset=wf.key(LABELS), name="labels_contract", partitions_def=parts.definition
-    )
+    @asset_check(asset=wf.key(LABELS), name="labels_contract", partitions_def=parts.definition)
     def labels_contract(labels: pd.DataFrame) -> AssetCheckResult:
         report = validate_against(wf.contracts.labels, labels)
         return AssetCheckResult(
@@ -76,9 +73,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             },
         )
 
-    @asset_check(
-        asset=wf.key(LABELS), name="labels_integrity", partitions_def=parts.definition
-    )
+    @asset_check(asset=wf.key(LABELS), name="labels_integrity", partitions_def=parts.definition)
     def labels_integrity(
         context: AssetCheckExecutionContext,
         labels: pd.DataFrame,
@@ -148,5 +143,3 @@ def build(wf: Workflow) -> tuple[list, list]:
 
         assets.append(feedback_asset)
     return assets, checks
-
-

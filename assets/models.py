@@ -87,17 +87,23 @@ def cached(registry: ModelRegistry, version: str, what: str, load):
 
 def load_served(wf: Workflow, registry: ModelRegistry, version: str) -> ServedModel:
     """Version `version` with its own feature set; a version whose feature set is gone from
-    the code fails with the reason (it must not be scored with another version's features)."""
-
-    def load() -> ServedModel:
-        tags = registry.version_tags(version)
-        try:
-            fs = feature_set_of(wf, version, tags)
-        except NotServable as err:
-            raise Failure(f"model version {version} cannot be served: {err}") from err
-        return ServedModel(version, registry.load_model(version), fs)
-
-    return cached(registry, version, "served", load)
+    the code fails with the reason (it must not be scored with another version's features).
+    The loaded model and its recorded feature-set tags are kept per version; the feature set
+    is looked up in the workflow's code on every call, so a change of code is never hidden."""
+    model, tags = cached(
+        registry,
+        version,
+        "model",
+        lambda: (
+            registry.load_model(version),
+            {k: v for k, v in registry.version_tags(version).items() if k.startswith("feature")},
+        ),
+    )
+    try:
+        fs = feature_set_of(wf, version, tags)
+    except NotServable as err:
+        raise Failure(f"model version {version} cannot be served: {err}") from err
+    return ServedModel(version, model, fs)
 
 
 def champion(wf: Workflow, registry: ModelRegistry) -> ServedModel:

@@ -32,7 +32,10 @@ from resources.storage import HomeStorage
 def reference_profile(registry: ModelRegistry, version: str) -> dict:
     """The output profile a version showed on its held-out validation rows at training."""
     return cached(
-        registry, version, SCORE_PROFILE, lambda: registry.load_artifact_json(version, SCORE_PROFILE)
+        registry,
+        version,
+        SCORE_PROFILE,
+        lambda: registry.load_artifact_json(version, SCORE_PROFILE),
     )
 
 
@@ -96,7 +99,8 @@ def build(wf: Workflow) -> tuple[list, list]:
             scored_at=clock.now().isoformat(),
         )
         out = served.frame
-        profile = task.output_profile(out["score"].to_numpy())
+        scores = out["score"].to_numpy()
+        profile = task.output_profile(scores) if len(scores) else None
         arms = out["arm"].value_counts().to_dict()
         context.log.info(
             "%d rows scored; served by %s",
@@ -127,12 +131,20 @@ def build(wf: Workflow) -> tuple[list, list]:
                     if challenger
                     else {}
                 ),
-                "output_profile": MetadataValue.json(profile),
-                "output_histogram": MetadataValue.md(_histogram(profile)),
+                **(
+                    {
+                        "output_profile": MetadataValue.json(profile),
+                        "output_histogram": MetadataValue.md(_histogram(profile)),
+                    }
+                    if profile
+                    else {}
+                ),
             },
         )
 
-    @asset_check(asset=wf.key(PREDICTIONS), name="prediction_drift", partitions_def=parts.definition)
+    @asset_check(
+        asset=wf.key(PREDICTIONS), name="prediction_drift", partitions_def=parts.definition
+    )
     def prediction_drift(
         context: AssetCheckExecutionContext,
         predictions: pd.DataFrame,

@@ -3,6 +3,8 @@ feature set, and the model trained on it, registered in MLflow under the alias `
 with its full lineage (which snapshots, which feature set, which code)."""
 
 import getpass
+from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 from dagster import (
@@ -55,32 +57,62 @@ class ChallengerConfig(Config):
     last_reviewed_date: str | None = None  # default: today (a new model is reviewed at creation)
 
 
-def clean_window(wf: Workflow, store, keys: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The partitions of `keys` whose raw snapshot meets the contract (a failing contract
-    blocks what is downstream, training included), and why the others were left out."""
+def clean_window(
+    wf: Workflow, store, keys: list[str]
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The raw snapshots of `keys` that meet the contract (a failing contract blocks what is
+    downstream, training included), and why the others were left out."""
     stored = set(store.partitions(RAW))
-    clean, excluded = [], {}
+    clean, excluded = {}, {}
     for key in keys:
         if key not in stored:
             excluded[key] = "not materialized"
             continue
-        report = validate_against(wf.contracts.raw, store.read(RAW, key))
+        raw = store.read(RAW, key)
+        report = validate_against(wf.contracts.raw, raw)
         if report.passed:
-            clean.append(key)
+            clean[key] = raw
         else:
             excluded[key] = report.summary()
     return clean, excluded
 
 
-def labelled_window(wf: Workflow, store, end: str, days: int, start: str | None, exclude):
-    """Clean raw partitions of the window ending with labels of `end`, joined point-in-time."""
+@dataclass(frozen=True)
+class LabelledWindow:
+    keys: list[str]  # the row partitions of the window
+    label_keys: list[str]  # the label partitions read
+    cutoff: datetime  # labels known by then count
+    raw: dict[str, pd.DataFrame]  # the clean raw snapshots used, by partition
+    rows: pd.DataFrame  # raw rows joined point-in-time with their labels (and SPLIT)
+    counts: dict
+    excluded: dict[str, str]  # partitions left out, and why
+
+
+def labelled_window(
+    wf: Workflow,
+    store,
+    end: str,
+    days: int,
+    start: str | None,
+    exclude: frozenset[str],
+    validation_fraction: float = 0.0,
+) -> LabelledWindow:
+    """Clean raw partitions of the window ending with labels of `end`, joined point-in-time:
+    the one reading of a window that training, the test set and the weekly check share."""
     keys, label_keys, cutoff = window_keys(wf, end, days, start)
-    clean, excluded = clean_window(wf, store, keys)
-    raw, snapshot_at, labels = read_window(store, wf, clean, label_keys)
+    raw, excluded = clean_window(wf, store, keys)
+    snapshot_at, labels = read_window(store, wf, raw, label_keys)
     rows, counts = assemble_labelled(
-        raw, snapshot_at, labels, label_schema(wf), wf.entity.event_time, cutoff, 0.0, exclude
+        raw,
+        snapshot_at,
+        labels,
+        label_schema(wf),
+        wf.entity.event_time,
+        cutoff,
+        validation_fraction,
+        exclude,
     )
-    return keys, label_keys, raw, rows, counts, excluded
+    return LabelledWindow(keys, label_keys, cutoff, raw, rows, counts, excluded)
 
 
 def build(wf: Workflow) -> tuple[list, list]:
@@ -114,21 +146,21 @@ def build(wf: Workflow) -> tuple[list, list]:
         if store.partitions(EVAL_SET):
             eval_ref = store.current(EVAL_SET, None)
             held_out = frozenset(store.read(EVAL_SET, None)[wf.entity.id].astype("str"))
-        keys, label_keys, cutoff = window_keys(wf, end, rules.training.window_days, config.start_date)
-        clean, excluded = clean_window(wf, store, keys)
-        raw, snapshot_at, labels = read_window(store, wf, clean, label_keys)
-        if not raw:
-            raise Failure(f"no clean {wf.name}/{RAW} partition in the window {keys[0]} .. {keys[-1]}")
-        labelled, counts = assemble_labelled(
-            raw,
-            snapshot_at,
-            labels,
-            label_schema(wf),
-            wf.entity.event_time,
-            cutoff,
-            rules.training.validation_fraction,
+        window = labelled_window(
+            wf,
+            store,
+            end,
+            rules.training.window_days,
+            config.start_date,
             held_out,
+            rules.training.validation_fraction,
         )
+        keys, label_keys, raw = window.keys, window.label_keys, window.raw
+        labelled, counts, excluded = window.rows, window.counts, window.excluded
+        if not raw:
+            raise Failure(
+                f"no clean {wf.name}/{RAW} partition in the window {keys[0]} .. {keys[-1]}"
+            )
         if len(labelled) < rules.training.min_rows:
             raise Failure(
                 f"only {len(labelled)} labelled rows in the window ending {end} "
@@ -142,7 +174,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "first_day": keys[0],
                 "last_day": keys[-1],
                 "labels_until": end,
-                "cutoff": cutoff.isoformat(),
+                "cutoff": window.cutoff.isoformat(),
             },
             "raw_snapshots": {k: store.current(RAW, k).content_hash for k in raw},
             "label_snapshots": {
@@ -254,9 +286,15 @@ def build(wf: Workflow) -> tuple[list, list]:
         )
         actor = config.actor or getpass.getuser()
         move = registry.move_alias(
-            "challenger", registered.version, actor=actor, reason=config.change_summary, at=clock.now()
+            "challenger",
+            registered.version,
+            actor=actor,
+            reason=config.change_summary,
+            at=clock.now(),
         )
-        context.log.info("registered %s version %s as challenger", registered.name, registered.version)
+        context.log.info(
+            "registered %s version %s as challenger", registered.name, registered.version
+        )
         value = {
             "version": registered.version,
             "run_id": registered.run_id,

@@ -19,7 +19,7 @@ from dagster import Failure
 
 from assets.feature_sets import FeatureSet
 from assets.model_family import family
-from assets.names import LABELS, RAW
+from assets.names import LABELS
 from assets.workflow import Workflow
 from checks.labels import LabelSchema, clean_labels, known_between
 
@@ -77,35 +77,31 @@ def window_keys(
     wf: Workflow, labels_until: str, window_days: int, start: str | None = None
 ) -> tuple[list[str], list[str], datetime]:
     """For labels known by the end of partition `labels_until`: the row partitions whose
-    labels have all had time to arrive (ended at least the label lag before the cut-off,
-    spanning `window_days`, none before `start`), the label partitions to read, and the
-    cut-off itself."""
+    labels have all had time to arrive (ended at least the label lag before the cut-off; as
+    many whole partitions as cover `window_days`; none before `start`), the label partitions
+    to read, and the cut-off itself."""
     parts = wf.partitions
     cutoff = parts.end_of(labels_until)
     last_end = cutoff - timedelta(days=wf.label.max_lag_days)
-    first_start = last_end - timedelta(days=window_days)
-    keys = [k for k in parts.keys_between(first_start, last_end) if parts.end_of(k) <= last_end]
-    keys = [k for k in keys if parts.start_of(k) >= first_start]
-    if start is not None:
-        keys = [k for k in keys if k >= start]
+    last = parts.key_at(last_end)
+    while parts.end_of(last) > last_end:
+        last = parts.shift(last, -1)
+    n = parts.periods_for_days(window_days)
+    keys = [parts.shift(last, -i) for i in range(n - 1, -1, -1)]
+    keys = [k for k in keys if k >= parts.start and (start is None or k >= start)]
     if not keys:
         raise Failure(
-            f"no {wf.name} partition between {start or first_start:%Y-%m-%d} and "
-            f"{last_end:%Y-%m-%d} has had the label lag ({wf.label.max_lag_days} days) for its "
-            f"labels to arrive by {labels_until}"
-            if not isinstance(start, str)
-            else f"no {wf.name} partition from {start} to {last_end:%Y-%m-%d} has had the label "
+            f"no {wf.name} partition from {start or parts.start} to {last} has had the label "
             f"lag ({wf.label.max_lag_days} days) for its labels to arrive by {labels_until}"
         )
     label_keys = parts.keys_between(parts.start_of(keys[0]), cutoff - timedelta(seconds=1))
     return keys, label_keys, cutoff
 
 
-def read_window(store, wf: Workflow, row_keys: list[str], label_keys: list[str]):
-    """The stored raw snapshots and labels of a window (partitions not stored are left out):
-    (raw by key, snapshot time by key, all labels in one frame)."""
-    have_raw, have_labels = set(store.partitions(RAW)), set(store.partitions(LABELS))
-    raw = {k: store.read(RAW, k) for k in row_keys if k in have_raw}
+def read_window(store, wf: Workflow, raw: dict[str, pd.DataFrame], label_keys: list[str]):
+    """For the raw snapshots of a window: when each was taken, and the stored labels of the
+    window's label partitions in one frame (partitions not stored are left out)."""
+    have_labels = set(store.partitions(LABELS))
     frames = [store.read(LABELS, k) for k in label_keys if k in have_labels]
     frames = [f for f in frames if len(f)]
     schema_cols = [wf.entity.id, wf.label.column, wf.label.known_at]
@@ -115,7 +111,7 @@ def read_window(store, wf: Workflow, row_keys: list[str], label_keys: list[str])
         else pd.DataFrame({c: pd.Series(dtype="object") for c in schema_cols})
     )
     snapshot_at = {k: wf.partitions.end_of(k) for k in raw}
-    return raw, snapshot_at, labels
+    return snapshot_at, labels
 
 
 def training_frame(wf: Workflow, fs: FeatureSet, labelled: pd.DataFrame) -> pd.DataFrame:

@@ -68,9 +68,8 @@ def build(wf: Workflow) -> tuple[list, list]:
         label_days = store.partitions(LABELS)
         week_end = config.week_end or label_days[-1]
         exclude = frozenset(eval_test_set[wf.entity.id].astype("str"))
-        keys, _, _, week, _, _ = labelled_window(
-            wf, store, week_end, rules.evaluation.window_days, None, exclude
-        )
+        window = labelled_window(wf, store, week_end, rules.evaluation.window_days, None, exclude)
+        keys, week = window.keys, window.rows
         if week.empty:
             raise Failure(f"no labelled rows for the week {keys[0]} .. {keys[-1]}")
         model = load_served(wf, registry, version)

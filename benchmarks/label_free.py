@@ -1,7 +1,9 @@
 """How well the label-free signals track task success on a demo home, and how early they move.
 
-Reads a finished demo's home (default `.afterlaunch`; run `make demo` first): every scored day's
-predictions, all labels known by the end, the agents' actions and the timeline. Per day:
+Reads a finished demo's home (default `.afterlaunch`; run `make demo` first) for one workflow
+(`--workflow`, default: the only one): every scored day's predictions, all labels known by the
+end, the people's feedback (for ticket escalation: the agents' actions) and the timeline. Per
+day:
 
 * the label-free estimate (CBPE on the champion's scores), available when the day is scored;
 * the agents' override rate, available the day after (the CRM records it then);
@@ -11,7 +13,8 @@ Reports the estimate's error on days without an incident, and for each incident 
 the model's world (covariate shift, concept drift) the first day each signal leaves its band
 (median +- 3 robust standard deviations of its values on the 14 clean days before).
 
-    .venv/bin/python benchmarks/label_free.py --home .afterlaunch
+    .venv/bin/python benchmarks/label_free.py --home .afterlaunch [--workflow NAME]
+        [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -28,31 +31,42 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from assets.labels import label_schema  # noqa: E402
+from assets.workflow import Workflow  # noqa: E402
 from checks.labels import clean_labels  # noqa: E402
-from checks.monitoring import cbpe_task_success, task_success  # noqa: E402
+from checks.monitoring import task_success  # noqa: E402
+from orchestration.catalog import choose  # noqa: E402
 from resources.snapshots import SnapshotStore, snapshot_root  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def per_day(store: SnapshotStore, threshold: float = 0.5) -> pd.DataFrame:
+def _all(store: SnapshotStore, asset: str) -> pd.DataFrame:
+    return pd.concat([store.read(asset, d) for d in store.partitions(asset)])
+
+
+def per_day(store: SnapshotStore, wf: Workflow) -> pd.DataFrame:
+    task, entity, label = wf.task, wf.entity.id, wf.label.column
+    if not task.has_label_free_estimate or wf.feedback is None:
+        raise SystemExit(
+            f"workflow {wf.name}: its task has no label-free estimate or it records no "
+            "feedback; this benchmark compares both with the labels"
+        )
+    used, accepted = wf.feedback.used, wf.feedback.accepted
     days = store.partitions("predictions")
     preds = pd.concat([store.read("predictions", d).assign(day=d) for d in days])
-    raw = pd.concat([store.read("ticket_labels", d) for d in store.partitions("ticket_labels")])
-    labels, _ = clean_labels(raw, set(preds["ticket_id"]), set())
-    actions = pd.concat(
-        [store.read("agent_actions", d) for d in store.partitions("agent_actions")]
-    ).drop_duplicates("ticket_id", keep="last")
-    joined = preds.merge(labels[["ticket_id", "escalated"]], on="ticket_id", how="left")
-    joined = joined.merge(actions[["ticket_id", "used", "accepted"]], on="ticket_id", how="left")
+    labels, _ = clean_labels(_all(store, "labels"), set(preds[entity]), set(), label_schema(wf))
+    actions = _all(store, "feedback").drop_duplicates(entity, keep="last")
+    joined = preds.merge(labels[[entity, label]], on=entity, how="left")
+    joined = joined.merge(actions[[entity, used, accepted]], on=entity, how="left")
     rows = []
     for day, part in joined.groupby("day"):
         scored = part[part["champion_score"].notna()]
         if scored.empty:
             continue
-        est = cbpe_task_success(scored["champion_score"].to_numpy(), threshold)
-        done = scored[scored["escalated"].notna()]
-        seen = scored[scored["used"] == 1]
+        est = task.label_free_estimate(scored["champion_score"].to_numpy())
+        done = scored[scored[label].notna()]
+        seen = scored[scored[used] == 1]
         rows.append(
             {
                 "day": day,
@@ -61,9 +75,9 @@ def per_day(store: SnapshotStore, threshold: float = 0.5) -> pd.DataFrame:
                 "estimate": est.value,
                 "estimate_std": est.std,
                 "real": task_success(
-                    done["champion_score"].to_numpy(), done["escalated"].to_numpy(), threshold
+                    done["champion_score"].to_numpy(), done[label].to_numpy(), task
                 ),
-                "override_rate": float((seen["accepted"] != 1).mean()) if len(seen) else None,
+                "override_rate": float((seen[accepted] != 1).mean()) if len(seen) else None,
             }
         )
     return pd.DataFrame(rows)
@@ -86,10 +100,13 @@ def first_move(series: pd.Series, clean: pd.Series, start: str) -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=".afterlaunch")
+    parser.add_argument("--workflow", help="the workflow (default: the only one)")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for the results files")
     args = parser.parse_args()
     home = Path(args.home)
+    wf = choose(args.workflow)
     timeline = json.loads((home / "reports" / "timeline.json").read_text())
-    table = per_day(SnapshotStore(snapshot_root(home))).set_index("day")
+    table = per_day(SnapshotStore(snapshot_root(home, wf.name)), wf).set_index("day")
     incident_days: set[str] = set()
     for e in timeline["events"]:
         if e["kind"] == "incident_injected":
@@ -101,6 +118,7 @@ def main() -> int:
     within = (error.abs() <= 2 * table.loc[error.index, "estimate_std"]).mean()
     results = {
         "home": str(home),
+        "workflow": wf.name,
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "scored_days": int(len(table)),
         "clean_days": int(len(error)),
@@ -122,7 +140,9 @@ def main() -> int:
             name: first_move(table[name], clean, start)
             for name in ("estimate", "override_rate", "real")
         }
-        lag = {"estimate": 1, "override_rate": 2, "real": 4}  # days until the figure exists
+        # Days until the figure exists: scored the next day, feedback recorded the day after,
+        # the ticket workflow's labels 2-4 days later.
+        lag = {"estimate": 1, "override_rate": 2, "real": 4}
         known = {
             name: (date.fromisoformat(day) + timedelta(days=lag[name])).isoformat() if day else None
             for name, day in moves.items()
@@ -159,9 +179,10 @@ def main() -> int:
                 "override_during": round(float(window["override_rate"].mean()), 3),
             }
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "label_free.json").write_text(json.dumps(results, indent=2))
-    table.to_csv(RESULTS / "label_free_days.csv")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "label_free.json").write_text(json.dumps(results, indent=2))
+    table.to_csv(out / "label_free_days.csv")
     print(json.dumps(results, indent=2))
     return 0
 

@@ -5,8 +5,9 @@ already registered, five rounds of: promote a challenger, load ``models:/NAME@ch
 check it predicts like the promoted version), roll back, load ``@champion`` again (and check it
 predicts like the restored version). Reports best and median of
 
-* ``promote`` / ``rollback``: the whole call (file lock, state read and checks, both alias
-  moves, version tags, the ``champion_history`` mirror);
+* ``promote`` / ``rollback``: the whole call (file lock, state read and checks, the
+  servable check the deployment passes (the version's feature set is still in the code), both
+  alias moves, version tags, the ``champion_history`` mirror);
 * the alias switch inside it (the two alias moves alone);
 * loading ``@champion`` afterwards, and promote + load: from the decision to the new model in
   memory, ready to score.
@@ -32,9 +33,11 @@ import pandas as pd
 from _common import machine, today
 from sklearn.linear_model import LogisticRegression
 
-from orchestration import promotion
+from assets import promotion
+from assets.models import FEATURE_HASH_TAG, FEATURE_SET_TAG, servable
 from assets.promotion import promote, rollback
 from resources.registry import ModelRegistry
+from workflows.ticket_escalation.workflow import WORKFLOW
 
 log = logging.getLogger("benchmarks.promotion_speed")
 INDUSTRY_COMMON_S = 30 * 60
@@ -52,6 +55,9 @@ def frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 def register_versions(registry: ModelRegistry) -> dict[str, LogisticRegression]:
     x, y = frame(400, seed=0)
+    # Tagged like a trained version, so the servable check passes as it does in production.
+    feature_set = WORKFLOW.feature_sets.current_set
+    tags = {FEATURE_SET_TAG: feature_set.version, FEATURE_HASH_TAG: feature_set.definitions_hash}
     models = {}
     for c in C_VALUES:
         model = LogisticRegression(C=c, max_iter=500).fit(x, y)
@@ -61,7 +67,7 @@ def register_versions(registry: ModelRegistry) -> dict[str, LogisticRegression]:
             params={"hp.C": c},
             metrics={},
             run_tags={},
-            version_tags={"lineage.feature_set_version": "fs-bench"},
+            version_tags=tags,
             artifacts={},
             run_name=f"benchmark C={c}",
         )
@@ -112,15 +118,19 @@ def run(rounds: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="afterlaunch-promotion-bench-") as tmp:
         root = Path(tmp)
         registry = ModelRegistry(
-            tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "artifacts")
+            tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+            artifact_root=str(root / "artifacts"),
+            model_name=WORKFLOW.model_name,
+            experiment_name=f"afterlaunch-{WORKFLOW.name}",
         )
         lock = root / "registry.lock"
+        kw = {"actor": "bench", "lock_path": lock, "servable": servable(WORKFLOW)}
         log.info("registering %d versions", len(C_VALUES))
         models = register_versions(registry)
-        promote(registry, "1", actor="bench", reason="launch", lock_path=lock)
+        promote(registry, "1", reason="launch", **kw)
         # One untimed round: first use of each code path.
-        promote(registry, "2", actor="bench", reason="warm-up", lock_path=lock)
-        rollback(registry, actor="bench", reason="warm-up", lock_path=lock)
+        promote(registry, "2", reason="warm-up", **kw)
+        rollback(registry, reason="warm-up", **kw)
 
         times: dict[str, list[float]] = {
             "promote": [],
@@ -137,14 +147,14 @@ def run(rounds: int) -> dict:
             for i in range(rounds):
                 target = challengers[i % len(challengers)]
                 start = time.perf_counter()
-                promote(registry, target, actor="bench", reason=f"round {i}", lock_path=lock)
+                promote(registry, target, reason=f"round {i}", **kw)
                 times["promote"].append(time.perf_counter() - start)
                 times["promote_alias_switch"].append(switch.last_s)
                 times["load_after_promote"].append(load_and_check(registry, models[target], rows))
                 times["promote_until_serving"].append(time.perf_counter() - start)
 
                 start = time.perf_counter()
-                change = rollback(registry, actor="bench", reason=f"round {i}", lock_path=lock)
+                change = rollback(registry, reason=f"round {i}", **kw)
                 times["rollback"].append(time.perf_counter() - start)
                 times["rollback_alias_switch"].append(switch.last_s)
                 assert change.version == "1"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pa
 
+
 @dataclass
 class ContractReport:
     passed: bool

@@ -4,7 +4,7 @@ Two registries, one per kind of task, because the same name means different thin
 (``task_success`` is accuracy for a classifier, the share within tolerance for a regression):
 
 * ``METRICS``, binary classification with calibrated probabilities: ``y`` holds 0/1 outcomes,
-  ``p`` the predicted probability of 1, and the action is "escalate" when ``p >= threshold``.
+  ``p`` the predicted probability of 1, and the action is "yes" when ``p >= threshold``.
 * ``REGRESSION_METRICS``: ``y`` holds real outcomes, ``p`` the predictions, and the third
   argument is the task's TOLERANCE (absolute): a prediction within it of the outcome succeeded.
 
@@ -337,7 +337,7 @@ for _metric in (
         "precision",
         _precision,
         True,
-        "share of escalations predicted that did escalate; 0.0 when nothing is predicted "
+        "share of predicted positives that were positive; 0.0 when nothing is predicted "
         "positive (sklearn zero_division=0)",
         batch=_precision_batch,
     ),
@@ -345,7 +345,7 @@ for _metric in (
         "recall",
         _recall,
         True,
-        "share of escalations that were predicted; undefined with no positive examples",
+        "share of positives that were predicted; undefined with no positive examples",
         needs_positives=True,
         batch=_recall_batch,
     ),
@@ -361,7 +361,7 @@ for _metric in (
         "roc_auc",
         _roc_auc,
         True,
-        "P(a random escalation scores above a random non-escalation), ties count half",
+        "P(a random positive scores above a random negative), ties count half",
         needs_both_classes=True,
         batch=_roc_auc_batch,
     ),

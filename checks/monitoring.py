@@ -75,7 +75,7 @@ def adoption_summary(actions: pd.DataFrame) -> dict:
         "actors_using": int(using),
         "adoption": float(per_actor_day.mean()) if len(per_actor_day) else None,
         "override_rate": float((used & ~accepted).sum() / used.sum()) if used.any() else None,
-        "acceptance_rate": float(accepted.sum() / used.sum()) if used.any() else None,
+        "acceptance_rate": float((used & accepted).sum() / used.sum()) if used.any() else None,
         "kpi": float(actions["kpi"].mean()) if "kpi" in actions else None,
         "rows": int(len(actions)),
     }

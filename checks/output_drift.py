@@ -1,6 +1,6 @@
 """The model's outputs as a distribution: a small profile of scores, and its drift.
 
-A classifier's profile (``score_profile``) is ten equal-width bins of the escalation
+A classifier's profile (``score_profile``) is ten equal-width bins of the positive-class
 probability plus the share predicted positive. The reference is the champion's scores on the
 held-out validation rows of its own training window (production-like traffic, not the
 slice-enriched test set).

@@ -309,7 +309,12 @@ class RolloutRules(_Strict):
         if self.promotion not in ("better", "non_inferior"):
             raise ValueError("rollout.promotion must be better or non_inferior")
         lag = (info.context or {}).get("label_lag_days")
-        if self.enabled and lag is not None and self.canary_days <= lag and not self.label_free_only:
+        if (
+            self.enabled
+            and lag is not None
+            and self.canary_days <= lag
+            and not self.label_free_only
+        ):
             raise ValueError(
                 f"rollout.steps last {self.canary_days} days in all, but label.max_lag_days is "
                 f"{lag}: the canary would end before its first labels can arrive. Lengthen "
@@ -467,11 +472,13 @@ def read_layer(path: str | Path | None) -> dict:
 
 
 def merge(base: dict, override: dict) -> dict:
-    """Deep merge of mappings; lists and scalars replace."""
+    """A later layer's section settings replace the earlier ones field by field; a field's
+    value (a mapping such as `gate.floors` or `training.hyperparameters` included) replaces
+    the earlier value whole, so a layer never inherits keys it did not write."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+            out[key] = {**out[key], **value}
         else:
             out[key] = value
     return out
@@ -489,7 +496,9 @@ def build_policy(
                 f"{section}.{name} is read when the definitions load: set it in the "
                 "workflow's policy.yaml, not in the home's"
             )
-    data: dict = {}
+    # An empty rollout section makes pydantic validate the default schedule too, so a
+    # default too short for the label lag is refused like a written one.
+    data: dict = {"rollout": {}}
     for layer in [*layers, runtime_layer]:
         data = merge(data, layer)
     return Policy.model_validate(data, context={"label_lag_days": label_lag_days})

@@ -68,15 +68,15 @@ def build_report(x: ReadinessInputs) -> dict:
         "label_free_std": estimate.std,
         "baseline": base,
         "baseline_version": x.baseline["champion_version"],
-        "answer": _q1_text(
-            realized, estimate.value, base, len(labelled), len(this_week), x.task
-        ),
+        "answer": _q1_text(realized, estimate.value, base, len(labelled), len(this_week), x.task),
         "source": [x.sources["predictions"], x.sources["labels"], x.sources["baseline"]],
     }
     pipe = x.pipeline
     rows, expected = pipe.get("rows"), pipe.get("expected_rows")
     errors = pipe.get("schema_errors", [])
-    volume_ok = None if not expected or rows is None else rows >= rules.volume_warn_factor * expected
+    volume_ok = (
+        None if not expected or rows is None else rows >= rules.volume_warn_factor * expected
+    )
     today_broken = any(e["day"] == x.day.isoformat() for e in errors)
     q2 = {
         "question": "data pipeline health",

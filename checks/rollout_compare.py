@@ -22,6 +22,7 @@ from checks.rollout_stats import (
     wilson,
 )
 
+
 def _summary(scores: np.ndarray, task, edges: list[float]) -> dict:
     scores = scores[np.isfinite(scores)]
     if not len(scores):
@@ -112,7 +113,19 @@ def compare_on_traffic(
             rules.min_labelled_rows,
         ),
     ]
-    proven, proof = _proof(paired, agreed["promotion"], margin, rules.min_labelled_rows)
+    if rules.label_free_only:
+        # The canary ends before its labels can arrive (policy `rollout.label_free_only`):
+        # it is judged on what needs no label, and labels judge the new champion afterwards.
+        triggers = triggers[:1]
+        proven = not triggers[0].fired
+        proof = (
+            "label-free rollout: the error-rate trigger is quiet; task success is judged by "
+            "the weekly evaluation once the labels arrive"
+            if proven
+            else "label-free rollout: the error-rate trigger fired"
+        )
+    else:
+        proven, proof = _proof(paired, agreed["promotion"], margin, rules.min_labelled_rows)
     edges = _edges(champion_out, task)
     return {
         "rollout_id": record["id"],

@@ -16,7 +16,7 @@ Each has ``kind``, ``param`` (threshold or tolerance), ``registry`` (its metrics
 
 Missing values: a NaN label is a bug upstream and raises (``correct``); a NaN or otherwise
 invalid output is a failed prediction and counts as not correct. ``decide`` is elementwise and
-does not judge validity: a NaN probability compares False (no escalation), so check
+does not judge validity: a NaN probability compares False (a "no"), so check
 ``valid_outputs`` before acting on a decision.
 """
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from functools import cache
 
 from dagster import Definitions
 
@@ -17,11 +16,11 @@ DEFAULT_ENV = "AFTERLAUNCH_WORKFLOW"
 
 
 def workflow_names() -> list[str]:
-    import workflows
-
+    # Found at run time, never imported by name: workflows stand above the engine.
+    package = importlib.import_module("workflows")
     return sorted(
         m.name
-        for m in pkgutil.iter_modules(workflows.__path__)
+        for m in pkgutil.iter_modules(package.__path__)
         if m.ispkg and importlib.util.find_spec(f"workflows.{m.name}.workflow") is not None
     )
 
@@ -58,6 +57,3 @@ def definitions(wf: Workflow) -> Definitions:
 
         _BUILT[id(wf)] = build_definitions(wf)
     return _BUILT[id(wf)]
-
-
-definitions_of = cache(lambda name: definitions(load(name)))

@@ -99,6 +99,18 @@ def source_resource(wf: Workflow):
     )
 
 
+def policy_resource(wf: Workflow, home) -> PolicyResource:
+    """The workflow's policy layers over `home` (an EnvVar in a code location, a path in a
+    command that checks a policy before anything runs)."""
+    return PolicyResource(
+        workflow=wf.name,
+        home=home,
+        workflow_file=str(wf.policy_file) if wf.policy_file else None,
+        defaults=wf.task.default_policy,
+        label_lag_days=wf.label.max_lag_days,
+    )
+
+
 def resources(wf: Workflow) -> dict:
     return {
         "io_manager": VersionedParquetIOManager(home=HOME, workflow=wf.name),
@@ -110,13 +122,7 @@ def resources(wf: Workflow) -> dict:
             model_name=wf.model_name,
             experiment_name=f"afterlaunch-{wf.name}",
         ),
-        "policy": PolicyResource(
-            workflow=wf.name,
-            home=HOME,
-            workflow_file=str(wf.policy_file) if wf.policy_file else None,
-            defaults=wf.task.default_policy,
-            label_lag_days=wf.label.max_lag_days,
-        ),
+        "policy": policy_resource(wf, HOME),
         "clock": ClockResource(),
         "webhook": AlertWebhook(url=EnvVar("AFTERLAUNCH_ALERT_WEBHOOK")),
     }

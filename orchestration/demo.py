@@ -34,6 +34,7 @@ from dagster import DagsterInstance
 from assets.names import CHALLENGER, EVAL_SET, FLAGS, PREDICTIONS, REFERENCE, TRAINING_SET
 from assets.workflow import Workflow
 from orchestration.catalog import definitions
+from orchestration.definitions import policy_resource
 from orchestration.home import Home, activate
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
@@ -89,6 +90,10 @@ def run_demo(
         target = home_policy_file(home.root, wf.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(yaml.safe_dump(scenario.policy))
+        try:  # refused now, with its sentence, rather than as every run's failure later
+            policy_resource(wf, str(home.root)).load()
+        except ValueError as err:
+            raise SystemExit(f"scenario {scenario.name}: its policy is refused: {err}") from None
     sim = wf.simulation
     defs = definitions(wf)
     source_url = home.source_url_for(wf)

@@ -7,10 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
 ENGINE_ACTIONS = ("flag",)
+
+
+class Incident(Protocol):
+    """What the engine reads of a workflow's simulated incident."""
+
+    kind: str
+    day: date
+    last_day: date
+    params: dict
+    label_only: bool  # only labels (or people's feedback) can reveal it
+    expected_trigger: str | None  # the retraining trigger it should cause, if any
 
 
 @dataclass(frozen=True)
@@ -19,11 +31,11 @@ class Scenario:
     days: int
     seed: int
     reference_days: int
-    incidents: list = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
     name: str = "custom"
     # Policy overrides for this scenario's deployment (written to <home>/policy.yaml).
     policy: dict = field(default_factory=dict)
-    # What people do on given days (workflows/ticket_escalation/simulation/operators.py): dicts with
+    # What people do on given days (the engine's flag, or the workflow's own kinds): dicts with
     # `kind`, `day` (a number) and the action's own keys.
     actions: list[dict] = field(default_factory=list)
 
@@ -34,7 +46,7 @@ class Scenario:
     def day(self, number: int) -> date:
         return self.start + timedelta(days=number - 1)
 
-    def incidents_on(self, day: date) -> list:
+    def incidents_on(self, day: date) -> list[Incident]:
         return [i for i in self.incidents if i.day == day]
 
     def actions_on(self, number: int) -> list[dict]:

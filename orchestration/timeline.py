@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from orchestration.runner import RunOutcome
-from orchestration.scenario import Scenario
-
-if TYPE_CHECKING:
-    from workflows.ticket_escalation.simulation.incidents import Incident
+from orchestration.scenario import Incident, Scenario
 
 RETRAINING_JOBS = ("retraining", "emergency_retraining", "train_challenger")
 # The weekly evaluation covers a week: an incident only labels reveal is judged on weeks that

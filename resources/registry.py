@@ -7,7 +7,8 @@ Postgres database (``postgresql+psycopg2://...``) or an MLflow server (``http(s)
 What it does, and the MLflow 3.17 facts it relies on:
 
 * ``log_and_register`` logs ONE run (params, metrics, run tags, JSON artifacts such as
-  ``lineage.json``, and the sklearn model with a signature inferred from ``predict_proba``), then
+  ``lineage.json``, and the sklearn model with a signature inferred from ``predict_proba`` for a
+  classifier, ``predict`` otherwise), then
   creates a registered model version whose ``source`` is the logged model's ``models:/m-<id>``
   URI (MLflow 3 LoggedModel), so ``models:/NAME/VERSION`` and ``models:/NAME@ALIAS`` both load.
   It never moves an alias: promotion is a separate, recorded decision.
@@ -411,8 +412,10 @@ class ModelRegistry(dg.ConfigurableResource):
         client = self._client()
         with self._failing_as(f"{what} (preparing the experiment)"):
             experiment_id = self._experiment_id(client)
-        with self._failing_as(f"{what} (computing the signature with predict_proba)"):
-            signature = infer_signature(input_example, model.predict_proba(input_example))
+        # A classifier is served by its probabilities, a regressor by its predictions.
+        predict_fn = "predict_proba" if hasattr(model, "predict_proba") else "predict"
+        with self._failing_as(f"{what} (computing the signature with {predict_fn})"):
+            signature = infer_signature(input_example, getattr(model, predict_fn)(input_example))
 
         run_id: str | None = None
         with self._failing_as(what), _fluent_uris(self.tracking_uri, self._registry_uri):
@@ -428,7 +431,7 @@ class ModelRegistry(dg.ConfigurableResource):
                     serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
                     skops_trusted_types=list(trusted_types or []) or None,
                     pip_requirements=_model_requirements(),
-                    pyfunc_predict_fn="predict_proba",
+                    pyfunc_predict_fn=predict_fn,
                 )
                 for name, text in texts.items():
                     client.log_text(run_id, text, name)

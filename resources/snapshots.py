@@ -181,7 +181,9 @@ class VersionedParquetIOManager(ConfigurableIOManager):
         if obj is None:
             return
         partition = context.partition_key if context.has_partition_key else None
-        ref = self.store.write(self._asset_name(context.asset_key.path), partition, obj, context.run_id)
+        ref = self.store.write(
+            self._asset_name(context.asset_key.path), partition, obj, context.run_id
+        )
         context.add_output_metadata({"path": str(ref.path), "content_hash": ref.content_hash})
 
     def load_input(self, context: InputContext) -> Any:

@@ -150,7 +150,9 @@ class SqlSource(dg.ConfigurableResource):
         df[known_at] = _parse_time(df[known_at], name, coerce=True)
         # Sorted here: the database's text collation need not be byte order.
         df = df.sort_values([known_at, self.entity_id], kind="stable").reset_index(drop=True)
-        dg.get_dagster_logger().debug("%d labels known in [%s, %s) from %s", len(df), start, end, name)
+        dg.get_dagster_logger().debug(
+            "%d labels known in [%s, %s) from %s", len(df), start, end, name
+        )
         return df
 
     def feedback(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
@@ -222,7 +224,7 @@ class DayTableSource(SqlSource):
                 try:
                     days.append(dt.datetime.strptime(match.group(1), "%Y%m%d").date())
                 except ValueError:
-                    continue  # e.g. crm_tickets_20261399 is not a day
+                    continue  # e.g. <table>20261399 is not a day
         return sorted(days)
 
 

@@ -1,10 +1,14 @@
 """The repo-root dagster.yaml yields a working Postgres-backed Dagster instance.
 
 The file is copied verbatim into a fresh DAGSTER_HOME and pointed (via the AFTERLAUNCH_PG_*
-environment variables) at a throwaway PostgreSQL cluster. Two partitions of a daily asset with
-a partitioned *blocking* asset check are materialized: 2026-01-05 passes the check, 2026-01-06
-fails it (so its downstream asset is blocked). Everything is then read back through a NEW
-instance object, and the Dagster tables are inspected directly with SQLAlchemy.
+environment variables) at a throwaway PostgreSQL cluster. Two small workflow-shaped code
+locations share that instance, as the deployment's workflows do: each has its assets keyed
+`<workflow>/<name>`, a partitioned *blocking* asset check, a job, and the project's snapshot IO
+manager, and runs through the project's runner. For the first workflow, 2026-01-05 passes the
+check and 2026-01-06 fails it (so its downstream asset is blocked); the second materializes
+assets of the same names for 2026-01-05. Everything is then read back through a NEW instance
+object, the two workflows' histories apart, and the Dagster tables are inspected directly with
+SQLAlchemy.
 """
 
 import shutil
@@ -19,40 +23,70 @@ from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from orchestration.runner import run_job
+from resources.snapshots import SnapshotStore, VersionedParquetIOManager, snapshot_root
 from tests.support.postgres import PostgresCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = "2026-01-05", "2026-01-06"
-ROWS_BY_PARTITION = {GOOD: 3, BAD: 0}
+ORDERS, RETURNS = "shop_orders", "shop_returns"  # two workflows, one instance
+ROWS = {ORDERS: {GOOD: 3, BAD: 0}, RETURNS: {GOOD: 2}}
+JOB = "daily_ingestion"
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
 
-with warnings.catch_warnings():
-    # partitions_def on an asset check is a preview feature in dagster 1.13.
-    warnings.simplefilter("ignore", dg.PreviewWarning)
 
-    @dg.asset(partitions_def=DAILY)
-    def daily_orders(context: dg.AssetExecutionContext) -> dg.Output[list[dict]]:
-        n = ROWS_BY_PARTITION[context.partition_key]
+def build_location(workflow: str, home: Path) -> dg.Definitions:
+    """One workflow's code location: the same asset names as any other, under its prefix, its
+    values in its own folder of the home."""
+    rows_by_partition = ROWS[workflow]
+
+    @dg.asset(key_prefix=workflow, name="daily_orders", partitions_def=DAILY)
+    def orders(context: dg.AssetExecutionContext) -> dg.Output[list[dict]]:
+        n = rows_by_partition[context.partition_key]
         rows = [{"order_id": i, "day": context.partition_key} for i in range(n)]
         return dg.Output(rows, metadata={"row_count": n})
 
-    @dg.asset_check(asset=daily_orders, partitions_def=DAILY, blocking=True)
-    def daily_orders_not_empty(
-        context: dg.AssetCheckExecutionContext, daily_orders: list[dict]
-    ) -> dg.AssetCheckResult:
-        return dg.AssetCheckResult(
-            passed=len(daily_orders) > 0,
-            metadata={"row_count": len(daily_orders), "checked_partition": context.partition_key},
+    with warnings.catch_warnings():
+        # partitions_def on an asset check is a preview feature in dagster 1.13.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+
+        @dg.asset_check(
+            asset=orders, name="daily_orders_not_empty", partitions_def=DAILY, blocking=True
         )
+        def not_empty(context: dg.AssetCheckExecutionContext, daily_orders: list[dict]):
+            # the parameter named after the asset (the last part of its key) is its value
+            return dg.AssetCheckResult(
+                passed=len(daily_orders) > 0,
+                metadata={
+                    "row_count": len(daily_orders),
+                    "checked_partition": context.partition_key,
+                },
+            )
 
-    @dg.asset(partitions_def=DAILY)
-    def daily_order_summary(daily_orders: list[dict]) -> dg.Output[dict]:
-        return dg.Output({"orders": len(daily_orders)}, metadata={"orders": len(daily_orders)})
+    @dg.asset(
+        key_prefix=workflow,
+        name="daily_order_summary",
+        partitions_def=DAILY,
+        ins={"rows": dg.AssetIn(key=orders.key)},
+    )
+    def summary(rows: list[dict]) -> dg.Output[dict]:
+        return dg.Output({"orders": len(rows)}, metadata={"orders": len(rows)})
+
+    return dg.Definitions(
+        assets=[orders, summary],
+        asset_checks=[not_empty],
+        jobs=[dg.define_asset_job(JOB, selection=dg.AssetSelection.assets(orders, summary))],
+        resources={"io_manager": VersionedParquetIOManager(home=str(home), workflow=workflow)},
+    )
 
 
-ASSETS = [daily_orders, daily_orders_not_empty, daily_order_summary]
-CHECK_KEY = dg.AssetCheckKey(daily_orders.key, "daily_orders_not_empty")
+def key(workflow: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([workflow, name])
+
+
+def check_key(workflow: str) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(key(workflow, "daily_orders"), "daily_orders_not_empty")
 
 
 @pytest.fixture
@@ -76,18 +110,6 @@ def dagster_home(
     return home
 
 
-def _materialize(
-    instance: dg.DagsterInstance, partition_key: str, io_dir: Path
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ASSETS,
-        partition_key=partition_key,
-        instance=instance,
-        resources={"io_manager": dg.FilesystemIOManager(base_dir=str(io_dir))},
-        raise_on_error=False,
-    )
-
-
 def test_repo_dagster_yaml_runs_on_postgres(
     dagster_home: Path, dagster_db: PostgresCluster, tmp_path: Path
 ) -> None:
@@ -103,7 +125,8 @@ def test_repo_dagster_yaml_runs_on_postgres(
         "db_name": {"env": "AFTERLAUNCH_PG_DB"},
     }
 
-    io_dir = tmp_path / "io"
+    home = tmp_path / "home"
+    locations = {wf: build_location(wf, home) for wf in (ORDERS, RETURNS)}
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
@@ -111,50 +134,72 @@ def test_repo_dagster_yaml_runs_on_postgres(
         assert instance.is_persistent
         assert not instance.telemetry_enabled
 
-        good = _materialize(instance, GOOD, io_dir)
+        good = run_job(locations[ORDERS], instance, JOB, GOOD)
         assert good.success
-        assert good.dagster_run.tags["dagster/partition"] == GOOD
+        assert set(good.materialized) == {"daily_orders", "daily_order_summary"}  # no prefix
+        assert good.materialized["daily_orders"]["row_count"] == 3
+        [good_check] = good.checks
+        assert (good_check.asset, good_check.check, good_check.passed) == (
+            "daily_orders",
+            "daily_orders_not_empty",
+            True,
+        )
 
         # Failing blocking check (ERROR severity): the check step fails, so the run fails and
         # the downstream asset is not executed; daily_orders itself was already materialized.
-        bad = _materialize(instance, BAD, io_dir)
+        bad = run_job(locations[ORDERS], instance, JOB, BAD)
         assert not bad.success
-        [bad_eval] = bad.get_asset_check_evaluations()
-        assert (bad_eval.passed, bad_eval.partition, bad_eval.blocking) == (False, BAD, True)
-        assert [m.partition for m in bad.asset_materializations_for_node("daily_orders")] == [BAD]
-        assert bad.asset_materializations_for_node("daily_order_summary") == []
-        run_ids = {GOOD: good.run_id, BAD: bad.run_id}
+        [bad_check] = bad.checks
+        assert (bad_check.passed, bad_check.partition, bad_check.level) == (False, BAD, "error")
+        assert set(bad.materialized) == {"daily_orders"}
+        assert bad.step_errors == {}  # stopped by the check, not by an error
+
+        other = run_job(locations[RETURNS], instance, JOB, GOOD)
+        assert other.success and other.materialized["daily_orders"]["row_count"] == 2
+        run_ids = {(ORDERS, GOOD): good.run_id, (ORDERS, BAD): bad.run_id}
+        run_ids[(RETURNS, GOOD)] = other.run_id
 
     # A NEW instance object from the same config reads everything back from Postgres.
     with dg.DagsterInstance.from_config(str(dagster_home)) as fresh:
         assert isinstance(fresh.event_log_storage, PostgresEventLogStorage)
 
-        # Materializations of both partitions, with their metadata.
-        for partition, expected_rows in ROWS_BY_PARTITION.items():
+        # Materializations of every partition, with their metadata, under each workflow's key.
+        for (workflow, partition), run_id in run_ids.items():
             records = fresh.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=daily_orders.key, asset_partitions=[partition]),
+                dg.AssetRecordsFilter(
+                    asset_key=key(workflow, "daily_orders"), asset_partitions=[partition]
+                ),
                 limit=10,
             ).records
             assert len(records) == 1
             record = records[0]
-            assert record.run_id == run_ids[partition]
+            assert record.run_id == run_id
             assert record.partition_key == partition
             materialization = record.asset_materialization
             assert materialization is not None
-            assert materialization.metadata["row_count"].value == expected_rows
+            assert materialization.metadata["row_count"].value == ROWS[workflow][partition]
+            # the value itself is in the workflow's own snapshot folder
+            stored = SnapshotStore(snapshot_root(home, workflow)).read("daily_orders", partition)
+            assert len(stored) == ROWS[workflow][partition]
 
-        latest = fresh.get_latest_materialization_event(daily_orders.key)
+        orders, summary = key(ORDERS, "daily_orders"), key(ORDERS, "daily_order_summary")
+        latest = fresh.get_latest_materialization_event(orders)
         assert latest is not None and latest.asset_materialization is not None
         assert latest.asset_materialization.partition == BAD
 
-        summary = fresh.get_latest_materialization_event(daily_order_summary.key)
-        assert summary is not None and summary.asset_materialization is not None
-        assert summary.asset_materialization.partition == GOOD  # BAD was blocked
-        assert fresh.get_materialized_partitions(daily_order_summary.key) == {GOOD}
-        assert fresh.get_materialized_partitions(daily_orders.key) == {GOOD, BAD}
+        latest_summary = fresh.get_latest_materialization_event(summary)
+        assert latest_summary is not None and latest_summary.asset_materialization is not None
+        assert latest_summary.asset_materialization.partition == GOOD  # BAD was blocked
+        assert fresh.get_materialized_partitions(summary) == {GOOD}
+        assert fresh.get_materialized_partitions(orders) == {GOOD, BAD}
+        # The other workflow's assets of the same names have their own history.
+        assert fresh.get_materialized_partitions(key(RETURNS, "daily_orders")) == {GOOD}
+        assert fresh.get_materialized_partitions(key(RETURNS, "daily_order_summary")) == {GOOD}
 
         # Asset-check evaluations: one per partition, attributed to that partition.
-        history = fresh.event_log_storage.get_asset_check_execution_history(CHECK_KEY, limit=10)
+        history = fresh.event_log_storage.get_asset_check_execution_history(
+            check_key(ORDERS), limit=10
+        )
         by_partition = {r.partition: r for r in history}
         assert set(by_partition) == {GOOD, BAD}
         expected_status = {
@@ -163,29 +208,34 @@ def test_repo_dagster_yaml_runs_on_postgres(
         }
         for partition, record in by_partition.items():
             assert record.status == expected_status[partition]
-            assert record.run_id == run_ids[partition]
+            assert record.run_id == run_ids[(ORDERS, partition)]
             evaluation = record.evaluation
             assert evaluation is not None
             assert evaluation.passed is (partition == GOOD)
             assert evaluation.blocking is True
             assert evaluation.severity == dg.AssetCheckSeverity.ERROR
             assert evaluation.partition == partition
-            assert evaluation.metadata["row_count"].value == ROWS_BY_PARTITION[partition]
+            assert evaluation.metadata["row_count"].value == ROWS[ORDERS][partition]
             assert evaluation.metadata["checked_partition"].value == partition
+        [returns_check] = fresh.event_log_storage.get_asset_check_execution_history(
+            check_key(RETURNS), limit=10
+        )
+        assert (returns_check.partition, returns_check.run_id) == (GOOD, other.run_id)
 
-        latest_check = fresh.get_latest_asset_check_evaluation_record(CHECK_KEY)
+        latest_check = fresh.get_latest_asset_check_evaluation_record(check_key(ORDERS))
         assert latest_check is not None
         assert (latest_check.partition, latest_check.status) == (BAD, expected_status[BAD])
         latest_good = fresh.event_log_storage.get_latest_asset_check_execution_by_key(
-            [CHECK_KEY], partition_filter=PartitionKeyFilter(key=GOOD)
-        )[CHECK_KEY]
-        assert latest_good.run_id == run_ids[GOOD]
+            [check_key(ORDERS)], partition_filter=PartitionKeyFilter(key=GOOD)
+        )[check_key(ORDERS)]
+        assert latest_good.run_id == run_ids[(ORDERS, GOOD)]
 
         # Run records.
-        good_run = fresh.get_run_record_by_id(run_ids[GOOD])
-        bad_run = fresh.get_run_record_by_id(run_ids[BAD])
+        good_run = fresh.get_run_record_by_id(good.run_id)
+        bad_run = fresh.get_run_record_by_id(bad.run_id)
         assert good_run is not None and bad_run is not None
         assert good_run.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        assert good_run.dagster_run.tags["dagster/partition"] == GOOD
         assert bad_run.dagster_run.status == dg.DagsterRunStatus.FAILURE
         assert bad_run.dagster_run.tags["dagster/partition"] == BAD
         assert {r.dagster_run.run_id for r in fresh.get_run_records()} == set(run_ids.values())
@@ -200,23 +250,33 @@ def test_repo_dagster_yaml_runs_on_postgres(
             def count(query: str, **params: object) -> int:
                 return conn.execute(sa.text(query), params).scalar_one()
 
-            assert count("SELECT count(*) FROM runs") == 2
+            assert count("SELECT count(*) FROM runs") == 3
             for run_id in run_ids.values():
                 assert count("SELECT count(*) FROM event_logs WHERE run_id = :r", r=run_id) > 0
-            assert (
-                count(
-                    "SELECT count(*) FROM event_logs"
-                    " WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND partition IS NOT NULL"
+            materializations = conn.execute(
+                sa.text(
+                    "SELECT asset_key, count(*) FROM event_logs"
+                    " WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+                    " AND partition IS NOT NULL GROUP BY asset_key"
                 )
-                == 3  # daily_orders x 2 partitions + daily_order_summary x 1
-            )
-            assert (
-                count(
-                    "SELECT count(*) FROM asset_check_executions"
-                    " WHERE check_name = :c AND execution_status IN ('SUCCEEDED', 'FAILED')",
-                    c=CHECK_KEY.name,
-                )
-                == 2
-            )
+            ).all()
+            assert dict(materializations) == {
+                key(ORDERS, "daily_orders").to_string(): 2,
+                key(ORDERS, "daily_order_summary").to_string(): 1,
+                key(RETURNS, "daily_orders").to_string(): 1,
+                key(RETURNS, "daily_order_summary").to_string(): 1,
+            }
+            checks = conn.execute(
+                sa.text(
+                    "SELECT asset_key, count(*) FROM asset_check_executions"
+                    " WHERE check_name = :c AND execution_status IN ('SUCCEEDED', 'FAILED')"
+                    " GROUP BY asset_key"
+                ),
+                {"c": "daily_orders_not_empty"},
+            ).all()
+            assert dict(checks) == {
+                key(ORDERS, "daily_orders").to_string(): 2,
+                key(RETURNS, "daily_orders").to_string(): 1,
+            }
     finally:
         engine.dispose()

@@ -1,21 +1,31 @@
 """The production path end to end: the repository's dagster.yaml (Postgres instance), a source
-system in PostgreSQL, and the project's own raw_ingestion job with its four checks."""
+system in PostgreSQL, and the ticket workflow's own raw_ingestion job with its four checks."""
 
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    build_resources,
+)
 from dagster._core.event_api import PartitionKeyFilter
 from dagster_postgres import PostgresEventLogStorage
 
+from orchestration.catalog import definitions
+from orchestration.definitions import source_resource
 from orchestration.home import activate, resolve_home
+from orchestration.jobs import WORKFLOW_TAG
 from orchestration.runner import run_job
-from resources.source import SqlTicketSource
+from resources.snapshots import SnapshotStore, snapshot_root
 from tests.support.postgres import PostgresCluster
 from workflows.ticket_escalation.simulation.crm import CrmSimulator
 from workflows.ticket_escalation.simulation.incidents import Incident
+from workflows.ticket_escalation.workflow import WORKFLOW
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = date(2026, 2, 2)
@@ -42,7 +52,7 @@ def postgres_home(postgres_cluster: PostgresCluster, tmp_path, monkeypatch):
     home = resolve_home(tmp_path / "home")
     home.dagster_home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home.dagster_home / "dagster.yaml")
-    activate(home)  # keeps the copied Postgres dagster.yaml, points DAGSTER_HOME at it
+    activate(home, WORKFLOW)  # keeps the copied Postgres dagster.yaml, points DAGSTER_HOME at it
     return home, source_db
 
 
@@ -51,26 +61,37 @@ def test_raw_ingestion_on_postgres_instance_from_postgres_source(postgres_home):
     drop = Incident("volume_drop", DROP_DAY, {"fraction": 0.5})
     written = CrmSimulator(source_db.url, seed=5).write_days(DAYS[0], DAYS[-1], [drop])
 
-    # What the source holds is what the snapshot holds (extraction from Postgres, not SQLite).
-    source = SqlTicketSource(url=source_db.url)
-    assert len(source.extract_day(DAYS[0])) == written[DAYS[0]]
+    # The workflow's source, as its definitions build it, reads the Postgres source system
+    # (the URL from the environment activate() set), not a SQLite file.
+    window = WORKFLOW.partitions.window(DAYS[0].isoformat())
+    with build_resources({"source": source_resource(WORKFLOW)}) as resources:
+        assert resources.source.url == source_db.url
+        assert len(resources.source.extract(*window)) == written[DAYS[0]]
 
     instance = DagsterInstance.get()
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
-    outcomes = {day: run_job(instance, "raw_ingestion", day.isoformat()) for day in DAYS}
+    defs = definitions(WORKFLOW)
+    outcomes = {day: run_job(defs, instance, "raw_ingestion", day.isoformat()) for day in DAYS}
     assert all(o.success for o in outcomes.values())
+    assert all(
+        o.materialized["raw"]["dagster/row_count"] == written[d] for d, o in outcomes.items()
+    )
 
     # Read back through a new instance object: row counts and check results per partition.
     fresh = DagsterInstance.from_config(str(home.dagster_home))
-    raw = AssetKey("raw_tickets")
+    raw = AssetKey(["ticket_escalation", "raw"])
+    store = SnapshotStore(snapshot_root(home.root, WORKFLOW.name))
     for day in DAYS:
         [record] = fresh.fetch_materializations(
             AssetRecordsFilter(asset_key=raw, asset_partitions=[day.isoformat()]), limit=5
         ).records
         assert record.asset_materialization.metadata["dagster/row_count"].value == written[day]
+        run = fresh.get_run_by_id(record.run_id)
+        assert run.tags[WORKFLOW_TAG] == "ticket_escalation"
+        assert len(store.read("raw", day.isoformat())) == written[day]  # the workflow's folder
 
-    volume = AssetCheckKey(raw, "raw_tickets_volume")
-    contract = AssetCheckKey(raw, "raw_tickets_contract")
+    volume = AssetCheckKey(raw, "raw_volume")
+    contract = AssetCheckKey(raw, "raw_contract")
 
     def latest(check: AssetCheckKey, day: date):
         found = fresh.event_log_storage.get_latest_asset_check_execution_by_key(

@@ -7,14 +7,14 @@ import time
 import numpy as np
 import sqlalchemy as sa
 
-from resources.registry import ModelRegistry, mask_uri
-from tests.resources.test_registry import register, ticket_frame, train
+from resources.registry import mask_uri
+from tests.resources.test_registry import MODEL_NAME, register, registry_at, ticket_frame, train
 
 
 def test_registry_on_postgres_registers_moves_and_reads_back(postgres_cluster, tmp_path):
     database = postgres_cluster.create_database("mlflow_registry_test")
     artifact_root = str(tmp_path / "artifacts")
-    registry = ModelRegistry(tracking_uri=database.url, artifact_root=artifact_root)
+    registry = registry_at(database.url, artifact_root)
 
     started = time.monotonic()
     registry.check_reachable()  # an empty database: MLflow creates its schema here
@@ -30,7 +30,7 @@ def test_registry_on_postgres_registers_moves_and_reads_back(postgres_cluster, t
     assert (second_move.from_version, second_move.to_version) == ("1", "2")
 
     # A new resource instance (as in another Dagster run) sees the same registry.
-    fresh = ModelRegistry(tracking_uri=database.url, artifact_root=artifact_root)
+    fresh = registry_at(database.url, artifact_root)
     assert fresh.version_for_alias("champion") == "2"
     assert fresh.version_tags("1") == {"lineage.sha": "1" * 64, "owner": "team:ml"}
     assert fresh.version_tags("2") == {"lineage.sha": "2" * 64, "owner": "team:ml"}
@@ -55,18 +55,18 @@ def test_registry_on_postgres_registers_moves_and_reads_back(postgres_cluster, t
                     "SELECT version, run_id, status, source FROM model_versions "
                     "WHERE name = :name ORDER BY version"
                 ),
-                {"name": "ticket-escalation"},
+                {"name": MODEL_NAME},
             ).all()
             aliases = conn.execute(
                 sa.text("SELECT alias, version FROM registered_model_aliases WHERE name = :name"),
-                {"name": "ticket-escalation"},
+                {"name": MODEL_NAME},
             ).all()
             tags = conn.execute(
                 sa.text(
                     "SELECT version, key, value FROM model_version_tags "
                     "WHERE name = :name AND key = 'lineage.sha' ORDER BY version"
                 ),
-                {"name": "ticket-escalation"},
+                {"name": MODEL_NAME},
             ).all()
     finally:
         engine.dispose()

@@ -8,9 +8,11 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetCheckKey
+from dagster._core.event_api import PartitionKeyFilter
 
-from orchestration.home import ENV_VARS, resolve_home
+from assets.names import FEATURES, PROFILES, RAW, REFERENCE
+from tests.assets.ticket_home import WF, ticket_home
 from workflows.ticket_escalation.simulation.crm import CrmSimulator
 from workflows.ticket_escalation.simulation.incidents import parse_incidents
 
@@ -20,13 +22,13 @@ LAST_DAY = 38
 
 # day number -> (incident spec, the check that must raise an ERROR that day)
 INCIDENTS = {
-    15: ({"kind": "volume_drop", "fraction": 0.5}, "raw_tickets_volume"),
-    17: ({"kind": "schema_change", "mode": "rename"}, "raw_tickets_schema"),
-    19: ({"kind": "schema_change", "mode": "retype"}, "raw_tickets_schema"),
-    21: ({"kind": "schema_change", "mode": "drop", "column": "sentiment"}, "raw_tickets_schema"),
-    23: ({"kind": "stale_feed", "mode": "resend"}, "raw_tickets_freshness"),
-    25: ({"kind": "stale_feed", "mode": "empty"}, "raw_tickets_freshness"),
-    27: ({"kind": "covariate_shift", "column": "first_response_minutes", "k": 1.0}, "ticket_drift"),
+    15: ({"kind": "volume_drop", "fraction": 0.5}, "raw_volume"),
+    17: ({"kind": "schema_change", "mode": "rename"}, "raw_schema"),
+    19: ({"kind": "schema_change", "mode": "retype"}, "raw_schema"),
+    21: ({"kind": "schema_change", "mode": "drop", "column": "sentiment"}, "raw_schema"),
+    23: ({"kind": "stale_feed", "mode": "resend"}, "raw_freshness"),
+    25: ({"kind": "stale_feed", "mode": "empty"}, "raw_freshness"),
+    27: ({"kind": "covariate_shift", "column": "first_response_minutes", "k": 1.0}, "drift"),
     29: (
         {
             "kind": "covariate_shift",
@@ -34,14 +36,14 @@ INCIDENTS = {
             "category": "social",
             "share": 0.4,
         },
-        "ticket_drift",
+        "drift",
     ),
     31: (
         {"kind": "unseen_category", "column": "channel", "value": "whatsapp"},
-        "raw_tickets_contract",
+        "raw_contract",
     ),
-    33: ({"kind": "null_flood", "column": "sentiment", "fraction": 0.9}, "raw_tickets_contract"),
-    35: ({"kind": "duplicate_rows", "fraction": 0.05}, "raw_tickets_contract"),
+    33: ({"kind": "null_flood", "column": "sentiment", "fraction": 0.9}, "raw_contract"),
+    35: ({"kind": "duplicate_rows", "fraction": 0.05}, "raw_contract"),
 }
 CONCEPT_DRIFT_DAY = 37  # only labels can reveal it: the input checks must stay quiet
 
@@ -53,34 +55,21 @@ def day_key(number: int) -> str:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
     """Simulate 38 days, ingest them day by day, build the reference after day 14."""
-    from orchestration.home import activate
-    from orchestration.runner import run_job
-
-    root = tmp_path_factory.mktemp("home")
     specs = [{**spec, "day": day_key(n)} for n, (spec, _) in INCIDENTS.items()]
     specs.append({"kind": "concept_drift", "day": day_key(CONCEPT_DRIFT_DAY)})
-    with pytest.MonkeyPatch.context() as mp:
-        # Record the caller's environment so it is restored after activate() changes it.
-        for var in ENV_VARS:
-            mp.setenv(var, "")
-            mp.delenv(var)
-        home = resolve_home(root)
-        (home.root / "policy.yaml").write_text(
-            f"drift: {{reference_window_days: {REFERENCE_DAYS}}}\n"
-        )
-        activate(home)
-        CrmSimulator(home.source_url, seed=11).write_days(
+    policy = f"drift: {{reference_window_days: {REFERENCE_DAYS}}}\n"
+    with ticket_home(tmp_path_factory.mktemp("home"), policy) as world:
+        CrmSimulator(world.source_url, seed=11).write_days(
             START, START + timedelta(days=LAST_DAY - 1), parse_incidents(specs)
         )
-        instance = DagsterInstance.from_config(str(home.dagster_home))
         outcomes = {}
         for n in range(1, LAST_DAY + 1):
             if n == REFERENCE_DAYS + 1:
-                config = {"ops": {"reference_profile": {"config": {"end_date": day_key(n - 1)}}}}
-                assert run_job(instance, "reference_refresh", None, run_config=config).success
+                config = {REFERENCE: {"end_date": day_key(n - 1)}}
+                assert world.run("reference_refresh", ops=config).success
             job = "raw_ingestion" if n <= REFERENCE_DAYS else "daily_ingestion"
-            outcomes[n] = run_job(instance, job, day_key(n))
-        yield home, instance, outcomes
+            outcomes[n] = world.run(job, day_key(n))
+        yield world, outcomes
 
 
 def errors_on(outcome) -> set[str]:
@@ -89,7 +78,7 @@ def errors_on(outcome) -> set[str]:
 
 @pytest.mark.parametrize("number", sorted(INCIDENTS), ids=lambda n: INCIDENTS[n][0]["kind"])
 def test_incident_is_caught_on_its_day_by_its_check(production, number):
-    _, _, outcomes = production
+    _, outcomes = production
     spec, check = INCIDENTS[number]
     assert check in errors_on(outcomes[number]), (
         f"{spec} on {day_key(number)}: expected {check} to raise an ERROR; checks said "
@@ -98,7 +87,7 @@ def test_incident_is_caught_on_its_day_by_its_check(production, number):
 
 
 def test_clean_days_raise_no_error(production):
-    _, _, outcomes = production
+    _, outcomes = production
     clean = [n for n in outcomes if n not in INCIDENTS and n != CONCEPT_DRIFT_DAY]
     noisy = {day_key(n): errors_on(outcomes[n]) for n in clean if errors_on(outcomes[n])}
     assert not noisy
@@ -107,37 +96,33 @@ def test_clean_days_raise_no_error(production):
     for n in clean:
         for check in outcomes[n].checks:
             judged[check.check] += 1
-    assert judged["ticket_drift"] == len([n for n in clean if n > REFERENCE_DAYS])
-    assert judged["raw_tickets_contract"] == len(clean)
+    assert judged["drift"] == len([n for n in clean if n > REFERENCE_DAYS])
+    assert judged["raw_contract"] == len(clean)
 
 
 def test_concept_drift_leaves_the_input_checks_quiet(production):
-    _, _, outcomes = production
+    _, outcomes = production
     assert errors_on(outcomes[CONCEPT_DRIFT_DAY]) == set()
 
 
 def test_failing_contract_blocks_downstream_but_keeps_the_raw_snapshot(production):
-    home, _, outcomes = production
-    from resources.snapshots import SnapshotStore, snapshot_root
-
+    world, outcomes = production
     number = 35  # duplicate rows
     outcome = outcomes[number]
     assert not outcome.success
-    assert not any(c.check == "ticket_drift" for c in outcome.checks)
-    store = SnapshotStore(snapshot_root(home.root))
-    assert day_key(number) in store.partitions("raw_tickets")
-    assert day_key(number) not in store.partitions("ticket_profiles")
-    raw = store.read("raw_tickets", day_key(number))
+    assert not any(c.check == "drift" for c in outcome.checks)
+    store = world.store
+    assert day_key(number) in store.partitions(RAW)
+    assert day_key(number) not in store.partitions(PROFILES)
+    assert day_key(number) not in store.partitions(FEATURES)
+    raw = store.read(RAW, day_key(number))
     assert raw["ticket_id"].duplicated().any()  # the bad data itself is kept for inspection
 
 
 def test_check_results_are_stored_per_partition_with_their_tables(production):
-    _, instance, _ = production
-    from dagster import AssetCheckKey, AssetKey
-    from dagster._core.event_api import PartitionKeyFilter
-
-    key = AssetCheckKey(AssetKey("ticket_profiles"), "ticket_drift")
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+    world, _ = production
+    key = AssetCheckKey(WF.key(PROFILES), "drift")
+    latest = world.instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [key], partition_filter=PartitionKeyFilter(key=day_key(27))
     )[key]
     evaluation = latest.evaluation

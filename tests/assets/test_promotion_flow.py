@@ -6,13 +6,23 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 import yaml
-from dagster import AssetKey, DagsterInstance
 
-from assets.feature_definitions import FEATURE_COLUMNS
-from orchestration.home import ENV_VARS, activate, resolve_home
-from orchestration.runner import run_job
-from resources.registry import ModelRegistry
-from resources.snapshots import SnapshotStore, snapshot_root
+from assets.evaluation import raw_rows
+from assets.models import load_served
+from assets.names import (
+    BASELINE,
+    CHALLENGER,
+    CHAMPION,
+    EVAL_SET,
+    EVALUATION,
+    FLAGS,
+    PREDICTIONS,
+    RAW,
+    REFERENCE,
+    TRAINING_SET,
+)
+from orchestration.cli import main
+from tests.assets.ticket_home import WF, key, ticket_home
 from workflows.ticket_escalation.simulation.crm import CrmSimulator
 
 START = date(2026, 1, 5)
@@ -22,7 +32,6 @@ STUMP = {"model_family": "gradient_boosting", "hyperparameters": {"max_iter": 1,
 LOGISTIC = {"model_family": "logistic_regression", "hyperparameters": {"C": 1.0}}
 BASE_POLICY = {
     "training": {"window_days": 10, "min_rows": 1000},
-    "labels": {"max_delay_days": 5},
     "evaluation": {"eval_set_size": 700, "eval_set_min_size": 500, "bootstrap_resamples": 400},
     "gate": {
         "floors": {"roc_auc": 0.55, "task_success": 0.5, "log_loss": 0.7, "ece": 0.1},
@@ -34,9 +43,11 @@ BASE_POLICY = {
 }
 
 
-class Home:
-    def __init__(self, home, instance, registry):
-        self.home, self.instance, self.registry = home, instance, registry
+class World:
+    def __init__(self, home):
+        self.world = home
+        self.home, self.instance, self.registry = home.home, home.instance, home.registry
+        self.store = home.store
 
     def policy(self, training: dict, **gate) -> None:
         policy = {
@@ -44,31 +55,37 @@ class Home:
             "training": {**BASE_POLICY["training"], **training},
             "gate": {**BASE_POLICY["gate"], **gate},
         }
-        (self.home.root / "policy.yaml").write_text(yaml.safe_dump(policy))
+        self.world.write_policy(yaml.safe_dump(policy))
+
+    def run(self, job: str, partition: str | None = None, ops: dict | None = None):
+        return self.world.run(job, partition, ops=ops)
+
+    def latest(self, asset: str) -> dict:
+        event = self.instance.get_latest_materialization_event(key(asset))
+        return event.asset_materialization.metadata
+
+    def trail(self, asset: str, *fields: str) -> list[tuple]:
+        records = self.instance.fetch_materializations(key(asset), limit=20, ascending=True)
+        return [
+            tuple(r.asset_materialization.metadata[f].value for f in fields)
+            for r in records.records
+        ]
 
     def train(self, summary: str):
-        config = {
-            "ops": {
-                "training_set": {"config": {"end_date": END.isoformat()}},
-                "challenger_model": {"config": {"change_summary": summary, "actor": "tests"}},
-            }
-        }
-        outcome = run_job(self.instance, "train_challenger", None, run_config=config)
-        assert outcome.success, outcome.failed_steps
-        assert "challenger_evaluation" not in outcome.skipped_steps, outcome
-        evaluation = self.instance.get_latest_materialization_event(
-            AssetKey("challenger_evaluation")
-        ).asset_materialization.metadata
-        return evaluation
+        outcome = self.run(
+            "train_challenger",
+            ops={
+                TRAINING_SET: {"end_date": END.isoformat()},
+                CHALLENGER: {"change_summary": summary, "actor": "tests"},
+            },
+        )
+        assert outcome.success, (outcome.failed_steps, outcome.step_errors)
+        assert WF.op(EVALUATION) not in outcome.skipped_steps, outcome
+        return self.latest(EVALUATION)
 
     def change(self, **config):
         config.setdefault("actor", "tests")
-        return run_job(
-            self.instance,
-            "change_champion",
-            None,
-            run_config={"ops": {"champion": {"config": config}}},
-        )
+        return self.run("change_champion", ops={CHAMPION: config})
 
     @property
     def aliases(self):
@@ -80,22 +97,13 @@ class Home:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ENV_VARS:  # recorded, so activate()'s changes are undone afterwards
-            mp.setenv(var, "")
-            mp.delenv(var)
-        home = activate(resolve_home(root))
+    with ticket_home(tmp_path_factory.mktemp("home")) as home:
         CrmSimulator(home.source_url, seed=17).write_days(START, END)
-        instance = DagsterInstance.from_config(str(home.dagster_home))
         for i in range(DAYS):
-            assert run_job(
-                instance, "raw_ingestion", (START + timedelta(days=i)).isoformat()
-            ).success
-        draw = {"ops": {"eval_test_set": {"config": {"version": "1", "end_date": END.isoformat()}}}}
-        assert run_job(instance, "draw_test_set", None, run_config=draw).success
-        registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
-        yield Home(home, instance, registry)
+            assert home.run("raw_ingestion", (START + timedelta(days=i)).isoformat()).success
+        draw = {EVAL_SET: {"version": "1", "end_date": END.isoformat()}}
+        assert home.run("draw_test_set", ops=draw).success
+        yield World(home)
 
 
 def reasons(meta) -> str:
@@ -108,8 +116,8 @@ def test_gate_story(world):
     first = world.train("weak launch model")
     assert first["verdict"].value == "promote" and "no champion" in reasons(first).lower()
     assert world.aliases == ("1", None)
-    store = SnapshotStore(snapshot_root(world.home.root))
-    baseline = store.read("baseline_metrics", None)
+    store = world.store
+    baseline = store.read(BASELINE, None)
     assert baseline["champion_version"] == "1" and baseline["test_set"]["version"] == "1"
 
     # 2. A clearly better challenger (logistic regression) is promoted; previous keeps v1.
@@ -138,12 +146,13 @@ def test_gate_story(world):
     # 6. Rollback restores exactly the previous version and its baseline.
     assert world.change(action="rollback", reason="incident drill").success
     assert world.aliases == ("1", "2")
-    rows = store.read("eval_test_set", None)[FEATURE_COLUMNS]
+    rows = raw_rows(WF, store.read(EVAL_SET, None))
+    served = load_served(WF, world.registry, "1")  # version 1 with its own feature set
+    behind_alias = world.registry.load_model("@champion")
     np.testing.assert_array_equal(
-        world.registry.load_model("@champion").predict_proba(rows),
-        world.registry.load_model("1").predict_proba(rows),
+        WF.task.predict(behind_alias, served.features(rows)), served.outputs(WF, rows)
     )
-    assert store.read("baseline_metrics", None)["champion_version"] == "1"
+    assert store.read(BASELINE, None)["champion_version"] == "1"
 
     # 7. High-risk mode: the gate's yes waits for a person; approval promotes.
     world.policy(LOGISTIC, require_approval=True)
@@ -154,39 +163,33 @@ def test_gate_story(world):
         action="promote", version="5", approved_by="head of support", reason="reviewed"
     )
     assert approved.success and world.aliases == ("5", "1")
-    change = world.instance.get_latest_materialization_event(
-        AssetKey("champion")
-    ).asset_materialization.metadata
+    change = world.latest(CHAMPION)
     assert change["approved_by"].value == "head of support"
     assert change["previous_version"].value == "1"
 
     # The audit trail: one champion materialization per change, in order.
-    records = world.instance.fetch_materializations(
-        AssetKey("champion"), limit=20, ascending=True
-    ).records
-    trail = [
-        (
-            r.asset_materialization.metadata["action"].value,
-            r.asset_materialization.metadata["version"].value,
-        )
-        for r in records
+    assert world.trail(CHAMPION, "action", "version") == [
+        ("promote", "1"),
+        ("promote", "2"),
+        ("rollback", "1"),
+        ("promote", "5"),
     ]
-    assert trail == [("promote", "1"), ("promote", "2"), ("rollback", "1"), ("promote", "5")]
 
 
 def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
     """Runs after the gate story (champion 5, test set v1)."""
 
     def draw(version: str, end: date):
-        config = {"eval_test_set": {"config": {"version": version, "end_date": end.isoformat()}}}
-        return run_job(world.instance, "draw_test_set", None, run_config={"ops": config})
+        return world.run(
+            "draw_test_set", ops={EVAL_SET: {"version": version, "end_date": end.isoformat()}}
+        )
 
     # Other content under the same version: the pin check fails and evaluation refuses it.
     changed = draw("1", END - timedelta(days=1))
     assert not changed.success
     [pin] = [c for c in changed.checks if c.check == "eval_test_set_pinned"]
     assert not pin.passed and "without a version bump" in pin.description
-    assert not run_job(world.instance, "evaluate_challenger", None).success
+    assert not world.run("evaluate_challenger").success
 
     # A new version is a scope change: the gate blocks until the baseline is re-recorded.
     assert draw("2", END - timedelta(days=1)).success
@@ -196,22 +199,17 @@ def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
     assert blocked["verdict"].value == "reject"
     assert "re-record the baseline" in reasons(blocked)
 
-    assert run_job(world.instance, "rebaseline", None).success
-    store = SnapshotStore(snapshot_root(world.home.root))
-    baseline = store.read("baseline_metrics", None)
+    assert world.run("rebaseline").success
+    baseline = world.store.read(BASELINE, None)
     assert baseline["test_set"]["version"] == "2" and baseline["champion_version"] == "5"
-    assert run_job(world.instance, "evaluate_challenger", None).success
-    after = world.instance.get_latest_materialization_event(
-        AssetKey("challenger_evaluation")
-    ).asset_materialization.metadata
+    assert world.run("evaluate_challenger").success
+    after = world.latest(EVALUATION)
     assert "re-record" not in reasons(after)
     assert after["test_set_version"].value == "2"
 
 
 def test_the_command_line_drives_the_same_operations(world, capsys):
     """Runs after the stories above (champion 5, previous 1)."""
-    from orchestration.cli import main
-
     home = ["--home", str(world.home.root)]
     assert world.aliases == ("5", "1")
     assert main(["rollback", *home, "--reason", "cli drill", "--actor", "on-call"]) == 0
@@ -230,17 +228,14 @@ def test_the_command_line_drives_the_same_operations(world, capsys):
 def test_a_serving_flag_takes_effect_on_the_next_scoring_run(world, capsys):
     """Runs after the stories above (champion 5). One CLI command per flip; each flip is a
     materialization of serving_flags with who and why; the next scoring run applies it."""
-    from orchestration.cli import main
-
     home = ["--home", str(world.home.root)]
-    reference = {"ops": {"reference_profile": {"config": {"end_date": END.isoformat()}}}}
-    assert run_job(world.instance, "reference_refresh", None, run_config=reference).success
-    store = SnapshotStore(snapshot_root(world.home.root))
+    assert world.run("reference_refresh", ops={REFERENCE: {"end_date": END.isoformat()}}).success
+    store = world.store
 
     def score(day: date):
-        outcome = run_job(world.instance, "daily_production", day.isoformat())
+        outcome = world.run("daily_production", day.isoformat())
         assert outcome.success, outcome.step_errors
-        return store.read("predictions", day.isoformat())
+        return store.read(PREDICTIONS, day.isoformat())
 
     champion = world.registry.version_for_alias("champion")
     before = score(END)
@@ -250,9 +245,9 @@ def test_a_serving_flag_takes_effect_on_the_next_scoring_run(world, capsys):
     day = END - timedelta(days=1)
     off = score(day)
     assert set(off["model_version"]) == {"rules"} and set(off["arm"]) == {"flag_off"}
-    priorities = store.read("ticket_features", day.isoformat()).set_index("ticket_id")["priority"]
+    priorities = store.read(RAW, day.isoformat()).set_index("ticket_id")["priority"]
     urgent = priorities.loc[off["ticket_id"]].to_numpy() == "urgent"
-    assert (off["escalate"].to_numpy() == urgent).all()  # the rule-based default decided
+    assert (off["decision"].to_numpy() == urgent).all()  # the workflow's fallback decided
 
     assert main(["flag", "pin", "1", *home, "--reason", "known good", "--actor", "lead"]) == 0
     pinned = score(END - timedelta(days=2))
@@ -264,14 +259,8 @@ def test_a_serving_flag_takes_effect_on_the_next_scoring_run(world, capsys):
     capsys.readouterr()
     assert main(["flag", *home]) == 0
     assert "serving flag: on, set by lead" in capsys.readouterr().out
-    flips = world.instance.fetch_materializations(
-        AssetKey("serving_flags"), limit=10, ascending=True
-    ).records
-    trail = [
-        (
-            r.asset_materialization.metadata["state"].value,
-            r.asset_materialization.metadata["reason"].value,
-        )
-        for r in flips
+    assert world.trail(FLAGS, "state", "reason") == [
+        ("off", "odd suggestions"),
+        ("pin", "known good"),
+        ("on", "all clear"),
     ]
-    assert trail == [("off", "odd suggestions"), ("pin", "known good"), ("on", "all clear")]

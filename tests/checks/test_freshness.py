@@ -9,7 +9,7 @@ RULES = FreshnessRules()
 END = datetime(2026, 3, 5)
 
 
-def test_newest_ticket_minutes_before_midnight_is_fresh():
+def test_newest_row_minutes_before_midnight_is_fresh():
     assert judge_freshness(datetime(2026, 3, 4, 23, 50), END, RULES).severity == "ok"
 
 
@@ -25,9 +25,22 @@ def test_lag_between_thresholds_warns():
 
 def test_empty_or_retyped_partition_has_no_event_time_and_errors():
     empty = pd.DataFrame({"created_at": pd.Series([], dtype="datetime64[ns]")})
-    assert newest_event_time(empty) is None
-    assert newest_event_time(pd.DataFrame({"created_at": ["yesterday"]})) is None
+    assert newest_event_time(empty, "created_at") is None
+    assert newest_event_time(pd.DataFrame({"created_at": ["yesterday"]}), "created_at") is None
+    assert newest_event_time(pd.DataFrame({"created_at": [pd.NaT, pd.NaT]}), "created_at") is None
     assert judge_freshness(None, END, RULES).severity == "error"
+
+
+def test_the_event_time_is_read_from_the_column_named():
+    df = pd.DataFrame(
+        {
+            "ordered_at": pd.to_datetime(["2026-03-04 23:10", None, "2026-03-04 22:00"]),
+            "created_at": pd.to_datetime(["2026-03-04 08:00"] * 3),
+        }
+    )
+    assert newest_event_time(df, "ordered_at") == datetime(2026, 3, 4, 23, 10)
+    assert newest_event_time(df, "created_at") == datetime(2026, 3, 4, 8, 0)
+    assert newest_event_time(df, "shipped_at") is None  # a dropped column: no event time
 
 
 def test_events_after_the_partition_end_are_an_error():

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from checks.bootstrap import Difference, Estimate, bootstrap_ci, paired_bootstrap
+from checks.bootstrap import Difference, Estimate
 from checks.gate import VERDICTS, GateDecision, SliceComparison, decide
 from checks.metrics import compute
-from checks.policy import EvaluationRules, GateRules, Policy, load_policy
+from checks.policy import EvaluationRules, GateRules, Policy, build_policy, load_policy
+from checks.tasks import BinaryClassification, Regression
 
 RULES = GateRules()
+TASK = BinaryClassification(0.5)
 
 
 def est(value, low, high):
@@ -256,12 +258,7 @@ def evaluate(seed, noise_challenger, noise_champion, enterprise_noise=None):
     p_new = sigmoid(z + rng.normal(0, 1, n) * noise)
     p_old = sigmoid(z + rng.normal(0, noise_champion, n))
     ev = EvaluationRules()
-    kw = dict(
-        threshold=RULES.decision_threshold,
-        n_resamples=ev.bootstrap_resamples,
-        confidence=ev.confidence,
-        seed=ev.seed,
-    )
+    kw = dict(n_resamples=ev.bootstrap_resamples, confidence=ev.confidence, seed=ev.seed)
     slices = {
         f"plan_tier={name}": SliceComparison(
             int(mask.sum()),
@@ -271,11 +268,12 @@ def evaluate(seed, noise_challenger, noise_champion, enterprise_noise=None):
         for name, mask in (("enterprise", enterprise), ("other", ~enterprise))
     }
     return decide(
-        bootstrap_ci(y, p_new, RULES.metrics, **kw),
-        bootstrap_ci(y, p_old, RULES.metrics, **kw),
-        paired_bootstrap(y, p_new, p_old, RULES.metrics, **kw),
+        TASK.estimates(y, p_new, RULES.metrics, **kw),
+        TASK.estimates(y, p_old, RULES.metrics, **kw),
+        TASK.paired(y, p_new, p_old, RULES.metrics, **kw),
         slices,
         RULES,
+        registry=TASK.registry,
     )
 
 
@@ -326,10 +324,12 @@ def test_gate_and_evaluation_defaults_are_the_documented_ones():
     assert policy.gate.non_inferiority_margin == 0.01
     assert policy.gate.superiority_confidence == 0.95
     assert (policy.gate.slice_max_regression, policy.gate.min_slice_size) == (0.05, 30)
-    assert policy.gate.require_approval is False and policy.gate.decision_threshold == 0.5
+    assert policy.gate.require_approval is False
     ev = policy.evaluation
     assert (ev.bootstrap_resamples, ev.confidence, ev.seed) == (1000, 0.95, 7)
     assert (ev.weekly_drop_points, ev.eval_set_size, ev.eval_set_min_size) == (5.0, 1500, 500)
+    assert ev.window_days == 7
+    assert policy.bootstrap_settings() == {"n_resamples": 1000, "confidence": 0.95, "seed": 7}
     assert Policy().as_metadata("gate")["policy.primary_metric"] == "roc_auc"
 
 
@@ -349,3 +349,44 @@ def test_gate_rules_from_yaml_and_their_validation(tmp_path):
         GateRules(superiority_confidence=1.5)
     with pytest.raises(ValidationError, match="eval_set_min_size"):
         EvaluationRules(eval_set_size=400)
+
+
+def test_the_decision_threshold_is_the_tasks_not_the_policys():
+    # The gate no longer carries a threshold: a policy file that still sets one is refused
+    # by name rather than silently ignored, and the threshold lives on the task.
+    assert "decision_threshold" not in GateRules.model_fields
+    with pytest.raises(ValidationError, match="decision_threshold"):
+        build_policy([{"gate": {"decision_threshold": 0.4}}])
+    assert BinaryClassification().threshold == 0.5
+    y, p = [1, 1, 1, 0], [0.45, 0.45, 0.9, 0.1]
+    # at 0.5 the two 0.45s say no (wrong for their 1s); at 0.4 they say yes
+    assert TASK.compute("task_success", y, p) == 0.5 and TASK.compute("recall", y, p) == 1 / 3
+    lower = BinaryClassification(0.4)
+    assert lower.compute("task_success", y, p) == 1.0 and lower.compute("recall", y, p) == 1.0
+
+
+def test_a_regression_task_layers_its_own_gate_and_is_judged_with_its_registry():
+    task = Regression(tolerance=2.0)
+    policy = build_policy([task.default_policy])
+    gate = policy.gate
+    assert gate.primary_metric == "task_success" and gate.floors == {}
+    assert gate.metrics == ["task_success", "mae", "rmse"]
+    rng = np.random.default_rng(4)
+    y = rng.normal(50, 10, 400)
+    close, far = y + rng.normal(0, 1, 400), y + rng.normal(0, 4, 400)
+    kw = policy.bootstrap_settings()
+    new = task.estimates(y, close, gate.metrics, **kw)
+    old = task.estimates(y, far, gate.metrics, **kw)
+    paired = task.paired(y, close, far, gate.metrics, **kw)
+    first = decide(new, None, None, None, gate, registry=task.registry)
+    assert first.verdict == "promote"
+    assert [c.criterion for c in first.criteria] == ["champion", "approval"]
+    # within 2.0: about 95% of the sd-1 errors against about 38% of the sd-4 ones
+    better = decide(new, old, paired, None, gate, registry=task.registry)
+    assert better.verdict == "promote", better.reasons
+    worse = decide(
+        old, new, task.paired(y, far, close, gate.metrics, **kw), None, gate, registry=task.registry
+    )
+    assert worse.verdict == "reject" and "superiority:task_success" in worse.failed()
+    with pytest.raises(KeyError, match="mae"):
+        decide(new, None, None, None, gate)  # the classification registry has no mae

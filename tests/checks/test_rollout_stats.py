@@ -46,7 +46,7 @@ def paired_rows(seed: int, cells: tuple[float, float, float, float], n: int, tri
 
 
 def test_bucket_is_the_documented_keyed_blake2b_and_pinned():
-    # Pinned: a change of hash, key, byte order or scaling would move tickets between arms.
+    # Pinned: a change of hash, key, byte order or scaling would move entities between arms.
     digest = hashlib.blake2b(b"T-0000001", key=SALT.encode(), digest_size=8).digest()
     assert buckets(["T-0000001"], SALT)[0] == int.from_bytes(digest, "big") / 2**64
     assert buckets(["T-0000001"], SALT)[0] == 0.021777606579423358
@@ -82,9 +82,11 @@ def test_salt_must_be_a_usable_blake2b_key_and_ids_must_be_strings():
 # --- canary_mask ------------------------------------------------------------------------------
 
 
-def test_a_ticket_keeps_its_arm_across_calls_orders_and_subsets():
+def test_an_entity_keeps_its_arm_across_calls_orders_and_subsets():
     ids = np.array(IDS[:20_000])
     mask = canary_mask(ids, SALT, 0.25)
+    assert np.array_equal(mask, canary_mask(entity_ids=ids, salt=SALT, fraction=0.25))
+    assert np.array_equal(buckets(entity_ids=ids[:5], salt=SALT), buckets(ids[:5], SALT))
     assert np.array_equal(mask, canary_mask(ids, SALT, 0.25))
     order = np.random.default_rng(0).permutation(ids.size)
     assert np.array_equal(canary_mask(ids[order], SALT, 0.25), mask[order])

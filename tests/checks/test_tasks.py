@@ -322,6 +322,16 @@ def test_regression_has_no_label_free_estimate():
     assert REG.label_free_estimate(np.arange(10.0)) is None
 
 
+def test_confidence_is_known_for_a_calibrated_classifier_only():
+    # max(p, 1 - p): how sure the classifier is of the decision it made
+    np.testing.assert_allclose(BINARY.confidence([0.2, 0.5, 0.9, 1.0]), [0.8, 0.5, 0.9, 1.0])
+    # the same whatever the threshold: it is about the probability, not the decision
+    np.testing.assert_allclose(BinaryClassification(0.3).confidence([0.2]), [0.8])
+    # a regression's prediction carries no statement of its own error
+    sure = REG.confidence([1.0, 2.0, 3.0])
+    assert sure.shape == (3,) and np.isnan(sure).all()
+
+
 def test_regression_output_profile_uses_the_reference_bins():
     rng = np.random.default_rng(7)
     reference = REG.output_profile(rng.normal(5, 2, 5000))

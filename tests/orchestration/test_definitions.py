@@ -1,23 +1,56 @@
-"""The Definitions object loads as the webserver and daemon would load it."""
+"""Every code location of the workspace loads as the webserver and daemon would load it."""
 
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
 from dagster import Definitions
 
-from orchestration.definitions import defs
+from orchestration.catalog import load, workflow_names
+from orchestration.jobs import WORKFLOW_TAG
+
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
-def test_definitions_are_loadable_with_unique_names():
+def locations() -> list[tuple[str, str]]:
+    """(location name, module name) of each `python_module` entry of workspace.yaml."""
+    spec = yaml.safe_load(WORKSPACE.read_text())
+    return [
+        (entry["python_module"]["location_name"], entry["python_module"]["module_name"])
+        for entry in spec["load_from"]
+    ]
+
+
+def location_defs(module: str) -> Definitions:
+    return importlib.import_module(module).defs
+
+
+def test_the_workspace_lists_one_location_per_workflow():
+    assert sorted(name for name, _ in locations()) == workflow_names()
+    assert ("ticket_escalation", "workflows.ticket_escalation.definitions") in locations()
+
+
+@pytest.mark.parametrize(("name", "module"), locations())
+def test_definitions_are_loadable_with_unique_names(name, module):
     # Catches what resolving one job at a time does not, e.g. a job named like an asset.
-    Definitions.validate_loadable(defs)
+    Definitions.validate_loadable(location_defs(module))
 
 
-def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_project():
+@pytest.mark.parametrize(("name", "module"), locations())
+def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, module):
+    defs = location_defs(module)
     repository = defs.get_repository_def()
-    names = {job.name for job in defs.resolve_all_job_defs()}
+    jobs = {job.name: job for job in defs.resolve_all_job_defs()}
+    names = set(jobs)
     assert {"daily_production", "retraining", "emergency_retraining", "refresh_test_set"} <= names
+    # One instance holds every workflow's runs: each of the location's jobs says whose it is.
+    for job_name in {"daily_production", "retraining", "refresh_test_set", "evaluate_challenger"}:
+        assert jobs[job_name].tags[WORKFLOW_TAG] == name
     schedules = {s.name: s for s in repository.schedule_defs}
     assert {s.job_name for s in schedules.values()} <= names
     assert schedules["daily_production_schedule"].job_name == "daily_production"
-    assert schedules["monthly_retraining_schedule"].cron_schedule == "0 3 1 * *"
+    assert schedules["scheduled_retraining"].cron_schedule == "0 3 1 * *"
     assert schedules["evaluate_weekly_schedule"].cron_schedule == "0 6 * * 1"
     sensors = {s.name: s for s in repository.sensor_defs}
     assert set(sensors) == {
@@ -30,6 +63,11 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_project():
     }
     for sensor in sensors.values():
         assert {t.job_name for t in sensor.targets} <= names
+    # Every asset key is under the workflow's prefix: another workflow's history stays apart.
+    wf = load(name)
+    keys = repository.asset_graph.get_all_asset_keys()
+    assert keys and all(key.path[0] == wf.name for key in keys)
+    assert wf.key("raw") in keys and wf.key("readiness_report") in keys
 
 
 def test_the_daily_schedule_asks_for_yesterdays_partition():
@@ -37,6 +75,7 @@ def test_the_daily_schedule_asks_for_yesterdays_partition():
 
     from dagster import DagsterInstance, build_schedule_context
 
+    defs = location_defs("workflows.ticket_escalation.definitions")
     schedule = next(
         s for s in defs.get_repository_def().schedule_defs if s.name == "daily_production_schedule"
     )

@@ -11,14 +11,16 @@ import pytest
 from dagster import DagsterInstance
 from sklearn.dummy import DummyClassifier
 
-from assets.feature_definitions import FEATURE_COLUMNS
+from assets.models import FEATURE_HASH_TAG, FEATURE_SET_TAG
 from assets.training_data import SPLIT
+from orchestration.catalog import definitions
 from orchestration.demo import run_demo
 from orchestration.home import ENV_VARS, resolve_home
 from orchestration.scenario import load_scenario
 from orchestration.simulated_daemon import SimulatedDaemon
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
+from workflows.ticket_escalation.workflow import WORKFLOW as WF
 
 SCENARIO = """
 start: "2026-01-01"
@@ -29,9 +31,11 @@ policy:
   retraining:
     cooldown_days: 2
     new_labels_min_rows: 1000000
-  rollout:  # the default schedule takes 16 days; the same machinery, shorter
+  # The default schedule takes 16 days; the same machinery, shorter. The canary still outlasts
+  # the label lag (5 days), or the policy is refused: its labels must be able to arrive.
+  rollout:
     shadow_days: 1
-    steps: [{fraction: 0.5, days: 1}, {fraction: 1.0, days: 1}]
+    steps: [{fraction: 0.5, days: 1}, {fraction: 1.0, days: 5}]
 actions:
   - {kind: hand_registered_model, day: 11, recipe: leaky_tree, reason: "notebook model"}
 incidents:
@@ -41,9 +45,9 @@ incidents:
   - {kind: concept_drift, day: 17, strength: 1.0, days: 30}
 """
 INTENDED = {
-    "volume_drop": "raw_tickets_volume",
-    "covariate_shift": "ticket_drift",
-    "schema_change": "raw_tickets_contract",
+    "volume_drop": "raw_volume",
+    "covariate_shift": "drift",
+    "schema_change": "raw_contract",
 }
 
 
@@ -56,7 +60,8 @@ def demo(tmp_path_factory):
             mp.setenv(var, "")
             mp.delenv(var)
         home = resolve_home(root / "home")
-        result = run_demo(home, load_scenario(root / "short.yaml"), json_path=root / "t.json")
+        scenario = load_scenario(WF.simulation, root / "short.yaml")
+        result = run_demo(home, scenario, WF, json_path=root / "t.json")
         yield home, result, json.loads((root / "t.json").read_text()), mp
 
 
@@ -126,7 +131,7 @@ def test_a_model_that_memorised_the_test_set_passes_the_gate_and_the_canary_roll
     assert steps[-2]["state"] == "canary" and steps[-2]["fraction"] > 0  # it served a canary
     assert steps[-1]["actor"] == "rollout" and "roll back" in steps[-1]["reason"]
     # The canary served real tickets with the hand-registered version, recorded per row.
-    store = SnapshotStore(snapshot_root(home.root))
+    store = SnapshotStore(snapshot_root(home.root, WF.name))
     served = pd.concat(store.read("predictions", d) for d in store.partitions("predictions"))
     canary = served[served["arm"] == "canary"]
     assert hand["version"] in set(canary["model_version"])
@@ -148,8 +153,9 @@ def test_every_error_alert_reached_the_webhook_and_predictions_name_their_versio
     sent = [e for e in document["events"] if e["kind"] == "alert_sent"]
     assert sent and all(e["attempts"] >= 1 for e in sent)
     texts = "\n".join(m["text"] for m in received)
-    assert "raw_tickets_volume" in texts and "ticket_drift" in texts
-    store = SnapshotStore(snapshot_root(home.root))
+    assert "ticket_escalation/raw.raw_volume" in texts
+    assert "ticket_escalation/profiles.drift" in texts
+    store = SnapshotStore(snapshot_root(home.root, WF.name))
     days = store.partitions("predictions")
     first, last = store.read("predictions", days[0]), store.read("predictions", days[-1])
     assert set(first["model_version"]) == {"1"}
@@ -159,21 +165,32 @@ def test_every_error_alert_reached_the_webhook_and_predictions_name_their_versio
 
 def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
     home, result, _, mp = demo
-    registry = ModelRegistry(tracking_uri=home.mlflow_uri, artifact_root=home.mlflow_artifacts)
-    store = SnapshotStore(snapshot_root(home.root))
+    registry = ModelRegistry(
+        tracking_uri=home.mlflow_uri,
+        artifact_root=home.mlflow_artifacts,
+        model_name=WF.model_name,
+        experiment_name=f"afterlaunch-{WF.name}",
+    )
+    store = SnapshotStore(snapshot_root(home.root, WF.name))
     training = store.read("training_set", None)
+    features = WF.feature_sets.current_set
+    columns, label = features.columns, WF.label.column
     # A model that ignores every feature: its ROC AUC is 0.5, far below the floor.
     worse = DummyClassifier(strategy="prior").fit(
-        training.loc[training[SPLIT] == "train", FEATURE_COLUMNS],
-        training.loc[training[SPLIT] == "train", "escalated"],
+        training.loc[training[SPLIT] == "train", columns],
+        training.loc[training[SPLIT] == "train", label],
     )
     registered = registry.log_and_register(
         model=worse,
-        input_example=training[FEATURE_COLUMNS].head(5),
+        input_example=training[columns].head(5),
         params={"model_family": "dummy"},
         metrics={"validation_rows": float(np.sum(training[SPLIT] == "validation"))},
         run_tags={},
-        version_tags={},
+        # Trained on the workflow's feature set, and says so: the evaluation computes it.
+        version_tags={
+            FEATURE_SET_TAG: features.version,
+            FEATURE_HASH_TAG: features.definitions_hash,
+        },
         artifacts={},
         run_name="registered by hand",
         description="a data scientist's shortcut",
@@ -183,7 +200,8 @@ def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
     champion_before = registry.version_for_alias("champion")
     after = datetime.combine(result.scenario.end + timedelta(days=1), time(9), tzinfo=UTC)
     instance = DagsterInstance.from_config(str(home.dagster_home))
-    report = SimulatedDaemon(instance, started=after).tick(after)
+    daemon = SimulatedDaemon(definitions(WF), instance, started=after, workflow=WF.name)
+    report = daemon.tick(after)
     [run] = [r for r in report.runs if r.job == "evaluate_challenger"]
     verdict = run.materialized["challenger_evaluation"]
     assert verdict["challenger_version"] == registered.version
@@ -301,18 +319,18 @@ def test_the_dagster_ui_shows_the_graph_a_failed_drift_check_and_the_readiness_r
                     pass
 
             # The asset graph: the monitoring group with the report and the weekly evaluation.
-            visit("/locations/afterlaunch/asset-groups/monitoring")
+            visit(f"/locations/{WF.name}/asset-groups/monitoring")
             page.get_by_text("readiness_report").first.wait_for(timeout=30_000)
             page.get_by_text("weekly_evaluation").first.wait_for(timeout=30_000)
             # A failed drift check and its per-column table.
-            visit("/assets/ticket_profiles?view=checks")
-            page.get_by_text("ticket_drift").first.wait_for(timeout=30_000)
+            visit(f"/assets/{WF.name}/profiles?view=checks")
+            page.get_by_text("drift", exact=True).first.wait_for(timeout=30_000)
             page.get_by_text("Failed").first.wait_for(timeout=30_000)
             for header in ("column", "statistic", "p_value", "decision"):
                 page.get_by_text(header, exact=True).first.wait_for(timeout=30_000)
             page.get_by_text("first_response_minutes").first.wait_for(timeout=30_000)
             # The readiness report, its Markdown opened from the metadata.
-            visit("/assets/readiness_report")
+            visit(f"/assets/{WF.name}/readiness_report")
             page.get_by_text("@champion is").first.wait_for(timeout=30_000)  # question 5
             page.get_by_text("[Show Markdown]").first.click(timeout=30_000)
             page.get_by_text("Readiness on").first.wait_for(timeout=30_000)
@@ -327,22 +345,29 @@ def test_status_answers_the_five_questions_each_from_its_assets(demo, capsys):
     from orchestration.cli import main
 
     home, result, document, _ = demo
-    assert main(["status", "--json", "--home", str(home.root)]) == 0
+    assert main(["status", "--json", "--home", str(home.root), "--workflow", WF.name]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["asset"] == "readiness_report"
+    assert status["workflow"] == WF.name
+    assert status["asset"] == f"{WF.name}/readiness_report"
     assert status["partition"] == result.scenario.end.isoformat()  # refreshed every day
     questions = status["questions"]
     assert len(questions) == 5
     for q in questions:
         assert q["answer"] and q["source"] and q["status"] in ("ok", "warn", "fail", "unknown")
     task, pipeline, adoption, business, currency = questions
-    assert {"predictions", "ticket_labels", "baseline_metrics"} <= set(task["source"])
+    assert {
+        f"{WF.name}/predictions",
+        f"{WF.name}/labels",
+        f"{WF.name}/baseline_metrics",
+    } <= set(task["source"])
     # After the post-drift model's promotion the week's labelled task success is back near
     # the baseline re-recorded on test set v2, and the label-free estimate is close to it.
     assert abs(task["this_week"] - task["label_free_estimate"]) < 0.05
     assert pipeline["schema_errors_30d"]  # the schema change of day 16 is in the window
-    assert adoption["adoption_this_week"] is not None and adoption["source"] == ["agent_actions"]
-    assert business["handle_minutes_pre_deployment"] > 0
+    assert adoption["adoption_this_week"] is not None
+    assert adoption["source"] == [f"{WF.name}/feedback"]
+    assert business["kpi"] == WF.feedback.kpi_name and business["kpi_pre_deployment"] > 0
     promoted = [e["version"] for e in document["events"] if e["kind"] == "promoted"]
     assert currency["served"] == [promoted[-1]] and currency["status"] == "ok"
-    assert (home.reports / "readiness.html").read_text().startswith("<!doctype html>")
+    html = home.workflow_root(WF.name) / "reports" / "readiness.html"
+    assert html.read_text().startswith("<!doctype html>")

@@ -5,15 +5,18 @@ import pytest
 from orchestration.demo import DEMO_MARKER, prepare_home
 from orchestration.home import resolve_home
 from orchestration.scenario import load_scenario
+from workflows.ticket_escalation.workflow import WORKFLOW
+
+SIMULATION = WORKFLOW.simulation
 
 
 def test_demo_never_deletes_a_home_it_did_not_create(tmp_path):
     home = resolve_home(tmp_path / "prod")
     home.root.mkdir()
-    (home.root / "snapshots").mkdir()
+    (home.root / "workflows" / "ticket_escalation" / "snapshots").mkdir(parents=True)
     with pytest.raises(SystemExit, match="did not create"):
         prepare_home(home)
-    assert (home.root / "snapshots").exists()
+    assert (home.root / "workflows" / "ticket_escalation" / "snapshots").exists()
 
 
 def test_demo_replaces_its_own_previous_home(tmp_path):
@@ -25,7 +28,7 @@ def test_demo_replaces_its_own_previous_home(tmp_path):
 
 
 def test_default_scenario_days_become_dates_and_stay_in_range():
-    scenario = load_scenario()
+    scenario = load_scenario(SIMULATION)
     assert scenario.start == date(2026, 1, 1) and scenario.days == 92
     first = {}
     for incident in scenario.incidents:
@@ -36,7 +39,7 @@ def test_default_scenario_days_become_dates_and_stay_in_range():
     assert all(
         scenario.day(scenario.reference_days) < i.day <= scenario.end for i in scenario.incidents
     )
-    shorter = load_scenario(days=70)
+    shorter = load_scenario(SIMULATION, days=70)
     assert all(i.day <= shorter.end for i in shorter.incidents)
     # What people do: the hand-registered model before the concept drift, the flag after it.
     assert [(a["kind"], a["day"]) for a in scenario.actions] == [
@@ -44,11 +47,38 @@ def test_default_scenario_days_become_dates_and_stay_in_range():
         ("flag", 69),
         ("flag", 70),
     ]
-    assert [a["kind"] for a in load_scenario(days=60).actions] == ["hand_registered_model"]
+    assert [a["kind"] for a in load_scenario(SIMULATION, days=60).actions] == [
+        "hand_registered_model"
+    ]
 
 
 def test_reference_window_must_leave_days_to_monitor(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("days: 30\nreference_days: 30\n")
     with pytest.raises(ValueError, match="reference_days"):
-        load_scenario(path)
+        load_scenario(SIMULATION, path)
+
+
+def test_a_scenario_policy_the_workflow_refuses_stops_the_demo_before_anything_runs(
+    tmp_path, monkeypatch
+):
+    from orchestration.demo import run_demo
+
+    monkeypatch.setenv("AFTERLAUNCH_ALERT_WEBHOOK", "")
+    for name in (
+        "DAGSTER_HOME",
+        "AFTERLAUNCH_HOME",
+        "AFTERLAUNCH_SOURCE_URL",
+        "AFTERLAUNCH_MLFLOW_URI",
+        "AFTERLAUNCH_MLFLOW_ARTIFACTS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "short.yaml"
+    path.write_text(
+        "start: '2026-01-01'\ndays: 10\nreference_days: 5\n"
+        "policy: {rollout: {steps: [{fraction: 1.0, days: 2}]}}\n"
+    )
+    home = resolve_home(tmp_path / "home")
+    with pytest.raises(SystemExit, match="label.max_lag_days is 5"):
+        run_demo(home, load_scenario(SIMULATION, path), WORKFLOW)
+    assert not (home.root / "source.db").exists()  # nothing was simulated

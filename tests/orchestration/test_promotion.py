@@ -37,6 +37,7 @@ from resources.registry import ModelRegistry, RegistryError
 VERSIONS = 10
 C_VALUES = [1.0, 0.02, 0.3]  # versions 1-3: fitted models that predict differently
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MODEL = "ticket-escalation"  # one registered model per workflow
 RACERS = 8  # threads
 PROCESS_RACERS = 6  # spawned processes (each imports mlflow + dagster: seconds of CPU)
 
@@ -80,7 +81,9 @@ def template(tmp_path_factory) -> dict:
     real READY version in milliseconds instead of a second each)."""
     root = tmp_path_factory.mktemp("promotion-template")
     registry = ModelRegistry(
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "artifacts")
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_root=str(root / "artifacts"),
+        model_name=MODEL,
     )
     frame, _ = ticket_frame()
     models = {}
@@ -123,7 +126,9 @@ def lineage_tags(number: int) -> dict[str, str]:
 def store_copy(template: dict, folder: Path) -> ModelRegistry:
     db = folder / "mlflow.db"
     shutil.copy(template["db"], db)
-    return ModelRegistry(tracking_uri=f"sqlite:///{db}", artifact_root=str(template["artifacts"]))
+    return ModelRegistry(
+        tracking_uri=f"sqlite:///{db}", artifact_root=str(template["artifacts"]), model_name=MODEL
+    )
 
 
 @pytest.fixture
@@ -501,12 +506,16 @@ def test_without_the_lock_racing_threads_corrupt_the_chain_and_the_checker_sees_
 
 def warm_racer(tracking_uri: str, artifact_root: str) -> None:
     """Pool initializer: MLflow's first use of a SQLite store in a process takes ~1 s."""
-    ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifact_root).check_reachable()
+    ModelRegistry(
+        tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL
+    ).check_reachable()
 
 
 def process_racer(tracking_uri, artifact_root, op, lock_path, start, reads):
     """One racer in a 'spawn' worker process, with its own ModelRegistry."""
-    registry = ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifact_root)
+    registry = ModelRegistry(
+        tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL
+    )
     registry.check_reachable()  # this test's store copy, before the start line
     promotion._pause = line_up(reads) if reads else widen_the_window
     start.wait()

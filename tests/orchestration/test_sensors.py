@@ -4,29 +4,32 @@ sensor posts to a real HTTP server on localhost."""
 
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
-    AssetKey,
     AssetMaterialization,
     DagsterInstance,
     build_sensor_context,
 )
 
-from orchestration.definitions import defs
+from orchestration.catalog import definitions
 from orchestration.home import ENV_VARS, activate, resolve_home
-from orchestration.sensors import (
-    alert_sensor,
-    drift_retraining_sensor,
-    label_retraining_sensor,
-    performance_retraining_sensor,
-)
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
+from resources.snapshots import SnapshotStore, snapshot_root
 from resources.storage import HomeStorage
+from workflows.ticket_escalation.workflow import WORKFLOW as WF
+
+defs = definitions(WF)
+SENSORS = {s.name: s for s in defs.get_repository_def().sensor_defs}
+drift_retraining_sensor = SENSORS["drift_retraining_sensor"]
+label_retraining_sensor = SENSORS["label_retraining_sensor"]
+performance_retraining_sensor = SENSORS["performance_retraining_sensor"]
+alert_sensor = SENSORS["alert_sensor"]
 
 DAY = date(2026, 3, 2)
 
@@ -36,7 +39,7 @@ def home(tmp_path, monkeypatch):
     for var in ENV_VARS:
         monkeypatch.setenv(var, "")
         monkeypatch.delenv(var)
-    return activate(resolve_home(tmp_path / "home"))
+    return activate(resolve_home(tmp_path / "home"), WF)
 
 
 @pytest.fixture
@@ -48,9 +51,15 @@ def instance(home):
 
 def resources(home, now, webhook_url=""):
     return {
-        "policy": PolicyResource(home=str(home.root)),
+        "policy": PolicyResource(
+            workflow=WF.name,
+            home=str(home.root),
+            workflow_file=str(WF.policy_file),
+            defaults=WF.task.default_policy,
+            label_lag_days=WF.label.max_lag_days,
+        ),
         "clock": ClockResource(fixed_now=now.isoformat()),
-        "storage": HomeStorage(home=str(home.root)),
+        "storage": HomeStorage(home=str(home.root), workflow=WF.name),
         "webhook": AlertWebhook(url=webhook_url),
     }
 
@@ -69,7 +78,7 @@ def tick(sensor, instance, home, now, cursor=None, webhook_url=""):
 def report_check(instance, asset, check, passed, partition=None, severity="ERROR", **metadata):
     instance.report_runless_asset_event(
         AssetCheckEvaluation(
-            asset_key=AssetKey(asset),
+            asset_key=WF.key(asset),
             check_name=check,
             passed=passed,
             severity=AssetCheckSeverity(severity),
@@ -83,8 +92,8 @@ def report_check(instance, asset, check, passed, partition=None, severity="ERROR
 def drift_day(instance, day, columns):
     report_check(
         instance,
-        "ticket_profiles",
-        "ticket_drift",
+        "profiles",
+        "drift",
         passed=not columns,
         partition=day.isoformat(),
         drifted_columns=columns,
@@ -94,7 +103,7 @@ def drift_day(instance, day, columns):
 def trained(instance, on: date, labels_until: str):
     instance.report_runless_asset_event(
         AssetMaterialization(
-            asset_key="challenger_model",
+            asset_key=WF.key("challenger_model"),
             metadata={"trained_at": f"{on}T03:00:00+00:00", "labels_until": labels_until},
         )
     )
@@ -113,6 +122,7 @@ def test_drift_sensor_asks_once_per_incident_and_respects_the_cooldown(home, ins
     assert request.job_name == "retraining"
     assert request.run_key == f"drift:{DAY + timedelta(days=1)}"
     assert request.tags["afterlaunch/trigger"] == "drift"
+    assert request.tags["afterlaunch/workflow"] == WF.name
 
     # The same incident on its third day: the same key, so the daemon launches nothing new.
     drift_day(instance, DAY + timedelta(days=3), ["first_response_minutes", "channel"])
@@ -133,15 +143,14 @@ def test_drift_on_a_column_the_model_ignores_asks_for_nothing(home, instance):
 
 def test_label_sensor_counts_rows_labelled_since_the_last_training(home, instance):
     trained(instance, DAY - timedelta(days=20), DAY.isoformat())
-    store = HomeStorage(home=str(home.root)).snapshots
-    import pandas as pd
+    store = SnapshotStore(snapshot_root(home.root, WF.name))
 
     for i in range(1, 7):  # 6 days x 2,000 labels after the training's last label day
         key = (DAY + timedelta(days=i)).isoformat()
-        store.write("ticket_labels", key, pd.DataFrame({"ticket_id": [f"T{i}"]}))
+        store.write("labels", key, pd.DataFrame({"ticket_id": [f"T{i}"]}))
         instance.report_runless_asset_event(
             AssetMaterialization(
-                asset_key="ticket_labels", partition=key, metadata={"dagster/row_count": 2000}
+                asset_key=WF.key("labels"), partition=key, metadata={"dagster/row_count": 2000}
             )
         )
     result = tick(label_retraining_sensor, instance, home, DAY + timedelta(days=7))
@@ -154,7 +163,7 @@ def test_label_sensor_counts_rows_labelled_since_the_last_training(home, instanc
 
 def test_performance_sensor_refreshes_the_test_set_then_retrains(home, instance):
     instance.report_runless_asset_event(
-        AssetMaterialization(asset_key="eval_test_set", metadata={"eval_set_version": "1"})
+        AssetMaterialization(asset_key=WF.key("eval_test_set"), metadata={"eval_set_version": "1"})
     )
     report_check(
         instance,
@@ -180,7 +189,8 @@ def test_performance_sensor_refreshes_the_test_set_then_retrains(home, instance)
     result = tick(performance_retraining_sensor, instance, home, DAY, cursor=quiet.cursor)
     [request] = result.run_requests
     assert request.job_name == "refresh_test_set"
-    drawn = request.run_config["ops"]["eval_test_set"]["config"]
+    assert request.tags["afterlaunch/workflow"] == WF.name
+    drawn = request.run_config["ops"][WF.op("eval_test_set")]["config"]
     assert drawn == {"version": "2", "start_date": "2026-02-23", "end_date": "2026-03-06"}
     # The failure is behind the cursor now: the next tick does not ask again.
     again = tick(performance_retraining_sensor, instance, home, DAY, cursor=result.cursor)
@@ -188,16 +198,12 @@ def test_performance_sensor_refreshes_the_test_set_then_retrains(home, instance)
 
 
 def test_alerts_survive_a_webhook_that_is_down_and_follow_the_routes(home, instance):
-    report_check(
-        instance, "raw_tickets", "raw_tickets_volume", passed=False, partition=DAY.isoformat()
-    )
+    report_check(instance, "raw", "raw_volume", passed=False, partition=DAY.isoformat())
     report_check(
         instance, "predictions", "prediction_drift", passed=False, partition=DAY.isoformat()
     )
-    report_check(
-        instance, "raw_tickets", "raw_tickets_contract", passed=True, partition=DAY.isoformat()
-    )
-    outbox = AlertOutbox(outbox_path(home.root))
+    report_check(instance, "raw", "raw_contract", passed=True, partition=DAY.isoformat())
+    outbox = AlertOutbox(outbox_path(home.root, WF.name))
     morning = DAY + timedelta(days=1)
     with WebhookReceiver() as channel:
         channel.failing = True
@@ -213,7 +219,7 @@ def test_alerts_survive_a_webhook_that_is_down_and_follow_the_routes(home, insta
         channel.failing = False
         up = tick(alert_sensor, instance, home, _at(morning, 8), down.cursor, channel.url)
         [message] = channel.received  # the immediate one; the digest waits for tomorrow
-        assert "raw_tickets_volume" in message["text"] and message["blocks"]
+        assert "ticket_escalation/raw.raw_volume" in message["text"] and message["blocks"]
         assert [a.delivery for a in outbox.pending()] == ["digest"]
 
         tick(

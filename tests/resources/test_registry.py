@@ -32,6 +32,15 @@ from resources.registry import (
 )
 
 FAST_S = 10  # "fails fast": well under MLflow's default retries (minutes)
+# What the ticket workflow's definitions configure (one registered model per workflow).
+MODEL_NAME = "ticket-escalation"
+EXPERIMENT = "afterlaunch-ticket_escalation"
+
+
+def registry_at(tracking_uri: str, artifact_root: str, **overrides) -> ModelRegistry:
+    """The ticket workflow's registry on the given store."""
+    settings = {"model_name": MODEL_NAME, "experiment_name": EXPERIMENT, **overrides}
+    return ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifact_root, **settings)
 
 
 def ticket_frame(rows: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -95,7 +104,7 @@ def closed_port() -> int:
 def migrated_template(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store with its schema created once for the module."""
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    ModelRegistry(tracking_uri=f"sqlite:///{db}", artifact_root=str(db.parent)).check_reachable()
+    registry_at(f"sqlite:///{db}", str(db.parent)).check_reachable()
     return db
 
 
@@ -104,9 +113,7 @@ def registry(tmp_path, migrated_template) -> ModelRegistry:
     db = tmp_path / "mlflow" / "mlflow.db"
     db.parent.mkdir()
     shutil.copy(migrated_template, db)
-    return ModelRegistry(
-        tracking_uri=f"sqlite:///{db}", artifact_root=str(tmp_path / "mlflow" / "artifacts")
-    )
+    return registry_at(f"sqlite:///{db}", str(tmp_path / "mlflow" / "artifacts"))
 
 
 def test_log_and_register_returns_a_ready_version_with_its_lineage(registry):
@@ -118,10 +125,10 @@ def test_log_and_register_returns_a_ready_version_with_its_lineage(registry):
     registered = register(registry, model)
 
     assert registered == RegisteredVersion(
-        name="ticket-escalation",
+        name=MODEL_NAME,
         version="1",
         run_id=registered.run_id,
-        model_uri="models:/ticket-escalation/1",
+        model_uri=f"models:/{MODEL_NAME}/1",
     )
     [listed] = registry.versions()
     assert listed["version"] == "1" and listed["status"] == "READY"
@@ -137,7 +144,8 @@ def test_log_and_register_returns_a_ready_version_with_its_lineage(registry):
     assert run.data.params == {"model_family": "logistic_regression", "seed": "7", "hp.C": "1.0"}
     assert run.data.metrics == {"val_auc": 0.91, "val_log_loss": 0.33}
     assert run.data.tags["dagster.run_id"] == "run-1"
-    version = client.get_model_version("ticket-escalation", "1")
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+    version = client.get_model_version(MODEL_NAME, "1")
     assert version.source.startswith("models:/m-")  # MLflow 3: the LoggedModel, not runs:/
     assert version.description == "first model"
     # Artifacts live under the configured root, not ./mlruns.
@@ -168,7 +176,7 @@ def test_move_alias_records_every_move_and_the_alias_loads(registry):
     move = registry.move_alias("challenger", "1", actor="alice", reason="first challenger")
     assert isinstance(move, AliasMove)
     assert (move.model, move.alias, move.from_version, move.to_version) == (
-        "ticket-escalation",
+        MODEL_NAME,
         "challenger",
         None,
         "1",
@@ -180,7 +188,7 @@ def test_move_alias_records_every_move_and_the_alias_loads(registry):
     move = registry.move_alias("challenger", "2", actor="bob", reason="retrained")
     assert (move.from_version, move.to_version) == ("1", "2")
     assert move.as_dict() == {
-        "model": "ticket-escalation",
+        "model": MODEL_NAME,
         "alias": "challenger",
         "from_version": "1",
         "to_version": "2",
@@ -213,7 +221,7 @@ def test_unreachable_tracking_server_fails_fast_and_registers_nothing(tmp_path, 
     monkeypatch.chdir(tmp_path)  # MLflow must not fall back to ./mlruns either
     port = closed_port()
     uri = f"http://registry-user:s3cret-pw@127.0.0.1:{port}"
-    registry = ModelRegistry(tracking_uri=uri, artifact_root=str(tmp_path / "artifacts"))
+    registry = registry_at(uri, str(tmp_path / "artifacts"))
 
     started = time.monotonic()
     with pytest.raises(RegistryError) as raised:
@@ -235,9 +243,9 @@ def test_unreachable_tracking_server_fails_fast_and_registers_nothing(tmp_path, 
 
 def test_unreachable_or_broken_database_fails_fast(tmp_path):
     port = closed_port()
-    postgres = ModelRegistry(
-        tracking_uri=f"postgresql+psycopg2://mlflow:pg-secret@127.0.0.1:{port}/mlflow",
-        artifact_root=str(tmp_path / "artifacts"),
+    postgres = registry_at(
+        f"postgresql+psycopg2://mlflow:pg-secret@127.0.0.1:{port}/mlflow",
+        str(tmp_path / "artifacts"),
     )
     started = time.monotonic()
     with pytest.raises(RegistryError) as raised:
@@ -248,14 +256,14 @@ def test_unreachable_or_broken_database_fails_fast(tmp_path):
 
     not_a_db = tmp_path / "mlflow.db"
     not_a_db.write_bytes(b"this is not an SQLite file" * 100)
-    broken = ModelRegistry(tracking_uri=f"sqlite:///{not_a_db}", artifact_root=str(tmp_path))
+    broken = registry_at(f"sqlite:///{not_a_db}", str(tmp_path))
     started = time.monotonic()
     with pytest.raises(RegistryError, match="not a database"):
         broken.version_for_alias("champion")
     assert time.monotonic() - started < FAST_S
 
     with pytest.raises(RegistryError, match="relative"):
-        ModelRegistry(tracking_uri="sqlite:///mlflow.db", artifact_root=".").check_reachable()
+        registry_at("sqlite:///mlflow.db", ".").check_reachable()
 
 
 def test_a_model_that_cannot_predict_registers_nothing_and_moves_no_alias(registry):
@@ -276,7 +284,7 @@ def test_a_failure_while_logging_marks_the_run_failed_and_registers_nothing(
     shutil.copy(migrated_template, db)
     blocked = tmp_path / "artifacts"
     blocked.write_text("a file where the artifact folder should be")  # unwritable, even as root
-    registry = ModelRegistry(tracking_uri=f"sqlite:///{db}", artifact_root=str(blocked))
+    registry = registry_at(f"sqlite:///{db}", str(blocked))
 
     with pytest.raises(RegistryError, match="logging and registering") as raised:
         register(registry, train())
@@ -285,7 +293,7 @@ def test_a_failure_while_logging_marks_the_run_failed_and_registers_nothing(
     assert registry.versions() == []
     assert registry.version_for_alias("challenger") is None
     client = MlflowClient(tracking_uri=registry.tracking_uri)
-    experiment = client.get_experiment_by_name("afterlaunch")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FAILED"
 
@@ -308,7 +316,7 @@ def test_a_version_that_does_not_become_ready_is_not_returned(registry, monkeypa
 
     assert registry.version_for_alias("challenger") is None
     client = MlflowClient(tracking_uri=registry.tracking_uri)
-    [run] = client.search_runs([client.get_experiment_by_name("afterlaunch").experiment_id])
+    [run] = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     assert run.info.status == "FAILED"
 
 
@@ -323,7 +331,7 @@ def test_too_long_tag_values_are_refused_by_name_before_anything_is_logged(regis
         register(registry, train(), version_tags={"owner": None})
 
     client = MlflowClient(tracking_uri=registry.tracking_uri)
-    assert client.get_experiment_by_name("afterlaunch") is None  # nothing was logged
+    assert client.get_experiment_by_name(EXPERIMENT) is None  # nothing was logged
     assert registry.versions() == []
 
     register(registry, train())
@@ -396,3 +404,48 @@ def test_concurrent_calls_from_threads_leave_the_environment_as_it_was(registry)
     assert errors == []
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
     assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+
+
+def test_model_name_is_required_and_the_ticket_workflow_uses_these_names():
+    with pytest.raises(ValueError, match="model_name"):
+        ModelRegistry(tracking_uri="sqlite:////tmp/unused.db", artifact_root="/tmp")
+    from orchestration.definitions import resources
+    from workflows.ticket_escalation.workflow import WORKFLOW
+
+    configured = resources(WORKFLOW)["registry"]
+    assert (configured.model_name, configured.experiment_name) == (MODEL_NAME, EXPERIMENT)
+
+
+def test_two_workflows_on_one_store_keep_their_models_apart(registry):
+    other = registry_at(
+        registry.tracking_uri,
+        registry.artifact_root,
+        model_name="invoice-matching",
+        experiment_name="afterlaunch-invoice_matching",
+    )
+    register(registry, train(c=1.0))
+    register(registry, train(c=0.5))
+    mine = train(c=0.05)
+    assert register(other, mine).version == "1"  # its own numbering
+    registry.move_alias("champion", "2", actor="alice", reason="ticket launch")
+    other.move_alias("champion", "1", actor="bob", reason="invoice launch")
+
+    assert [v["version"] for v in registry.versions()] == ["1", "2"]
+    assert [(v["version"], v["aliases"]) for v in other.versions()] == [("1", ["champion"])]
+    assert registry.version_for_alias("champion") == "2"
+    frame, _ = ticket_frame(rows=10, seed=4)
+    np.testing.assert_allclose(
+        other.load_model("@champion").predict_proba(frame), mine.predict_proba(frame), rtol=1e-12
+    )
+    client = MlflowClient(tracking_uri=registry.tracking_uri)
+    assert {m.name for m in client.search_registered_models()} == {
+        MODEL_NAME,
+        "invoice-matching",
+    }
+    for name, experiment in [
+        (MODEL_NAME, EXPERIMENT),
+        ("invoice-matching", "afterlaunch-invoice_matching"),
+    ]:
+        runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+        versions = client.search_model_versions(f"name = '{name}'")
+        assert {r.info.run_id for r in runs} == {v.run_id for v in versions}

@@ -40,7 +40,9 @@ def _above_quantile(column: str, q: float):
 
 
 SLICES = (
-    Slice("rare_channel", "tickets from channels under 10% of traffic", _share_below("channel", 0.10)),
+    Slice(
+        "rare_channel", "tickets from channels under 10% of traffic", _share_below("channel", 0.10)
+    ),
     Slice(
         "enterprise",
         "enterprise-plan customers (few, and costly when wrong)",
@@ -52,9 +54,7 @@ SLICES = (
         "sentiment service failed for the ticket",
         lambda df: df["sentiment"].isna(),
     ),
-    Slice(
-        "new_customer", "accounts younger than 30 days", lambda df: df["account_age_days"] < 30
-    ),
+    Slice("new_customer", "accounts younger than 30 days", lambda df: df["account_age_days"] < 30),
     Slice(
         "long_text", "messages longer than 95% of the pool", _above_quantile("message_length", 0.95)
     ),
