@@ -14,6 +14,9 @@ policy): they belong in the workflow's file, and a home override of them is refu
 
 from __future__ import annotations
 
+import copy
+import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -459,13 +462,20 @@ BUILD_TIME_FIELDS = (
 
 
 def read_layer(path: str | Path | None) -> dict:
-    """One YAML layer as a mapping ({} for None)."""
+    """One YAML layer as a mapping ({} for None). Parsed once per version of the file: every
+    check and sensor tick loads the policy, and the file rarely changes."""
     if path is None:
         return {}
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"policy file not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    stat = path.stat()
+    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict:
+    data = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"policy file {path} must hold a mapping, got {type(data).__name__}")
     return data
@@ -501,7 +511,13 @@ def build_policy(
     data: dict = {"rollout": {}}
     for layer in [*layers, runtime_layer]:
         data = merge(data, layer)
-    return Policy.model_validate(data, context={"label_lag_days": label_lag_days})
+    return _validated(json.dumps(data, sort_keys=True, default=str), label_lag_days)
+
+
+@lru_cache(maxsize=64)
+def _validated(data: str, label_lag_days: int | None) -> Policy:
+    # A Policy is frozen: the same layers give one shared object.
+    return Policy.model_validate(json.loads(data), context={"label_lag_days": label_lag_days})
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
