@@ -83,7 +83,7 @@ class BaselineConfig(Config):
 
 
 def build(wf: Workflow) -> tuple[list, list]:
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
     check_servable = servable(wf)
 
     @asset(

@@ -80,7 +80,7 @@ def raw_rows(wf: Workflow, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build(wf: Workflow) -> tuple[list, list]:
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
     task = wf.task
     label = wf.label.column
     descriptions = {s.name: s.description for s in wf.slices}

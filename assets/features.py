@@ -29,7 +29,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         group_name="features",
         kinds={"pandas", "parquet"},
         code_version=pin.code_version,
-        owners=[f"team:{wf.owners.model_owner}".replace(" ", "-")],
+        owners=[wf.team("model_owner")],
         ins={"raw": AssetIn(wf.key(RAW))},
     )
     def features(context: AssetExecutionContext, raw: pd.DataFrame) -> Output[pd.DataFrame]:

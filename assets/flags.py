@@ -36,7 +36,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         key_prefix=[wf.name],
         group_name="deployment",
         kinds={"mlflow"},
-        owners=[f"team:{wf.owners.model_owner}".replace(" ", "-")],
+        owners=[wf.team("model_owner")],
     )
     def serving_flags(
         context: AssetExecutionContext,

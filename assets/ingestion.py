@@ -59,7 +59,7 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
         partitions_def=parts.definition,
         group_name="ingestion",
         kinds={"sql", "parquet"},
-        owners=[f"team:{wf.owners.data_engineer}".replace(" ", "-")],
+        owners=[wf.team("data_engineer")],
         freshness_policy=FreshnessPolicy.time_window(
             fail_window=period + timedelta(hours=policy.freshness.asset_fail_hours - 24),
             warn_window=period + timedelta(hours=policy.freshness.asset_warn_hours - 24),

@@ -52,7 +52,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         partitions_def=parts.definition,
         group_name="labels",
         kinds={"sql", "parquet"},
-        owners=[f"team:{wf.owners.data_engineer}".replace(" ", "-")],
+        owners=[wf.team("data_engineer")],
         description=f"{wf.name}: the {wf.label.column} outcomes that became known in this "
         "partition (for rows of earlier partitions).",
     )
@@ -123,7 +123,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             partitions_def=parts.definition,
             group_name="labels",
             kinds={"sql", "parquet"},
-            owners=[f"team:{wf.owners.data_engineer}".replace(" ", "-")],
+            owners=[wf.team("data_engineer")],
             description=f"{wf.name}: what people did with each output, recorded in this "
             "partition (for the outputs of the one before).",
         )

@@ -52,7 +52,7 @@ def _histogram(profile: dict) -> str:
 def build(wf: Workflow) -> tuple[list, list]:
     parts = wf.partitions
     task = wf.task
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
 
     @asset(
         name=PREDICTIONS,

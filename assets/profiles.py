@@ -78,7 +78,7 @@ def build(wf: Workflow) -> tuple[list, list]:
     parts = wf.partitions
     numeric = wf.contracts.numeric_columns
     categorical = wf.contracts.categorical_columns
-    owner = f"team:{wf.owners.data_engineer}".replace(" ", "-")
+    owner = wf.team("data_engineer")
     reference_in = {"reference_profile": AssetIn(wf.key(REFERENCE))}
 
     @asset(

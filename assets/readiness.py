@@ -125,7 +125,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         deps=[wf.key(PREDICTIONS), wf.key(LABELS), wf.key(BASELINE)]
         + ([wf.key(FEEDBACK)] if wf.feedback else []),
         kinds={"pandas", "html"},
-        owners=[f"team:{wf.owners.model_owner}".replace(" ", "-")],
+        owners=[wf.team("model_owner")],
     )
     def readiness_report(
         context: AssetExecutionContext,

@@ -112,7 +112,7 @@ def _histograms(scores: dict) -> str:
 
 def build(wf: Workflow) -> tuple[list, list]:
     parts = wf.partitions
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
 
     @asset(
         name=ROLLOUT,

@@ -116,7 +116,7 @@ def labelled_window(
 
 
 def build(wf: Workflow) -> tuple[list, list]:
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
     task = wf.task
 
     @asset(

@@ -35,7 +35,7 @@ def build(wf: Workflow) -> tuple[list, list]:
     task = wf.task
     metric = task.success_metric
     label = wf.label.column
-    owner = f"team:{wf.owners.model_owner}".replace(" ", "-")
+    owner = wf.team("model_owner")
 
     @asset(
         name=WEEKLY,

@@ -226,6 +226,15 @@ class Workflow:
         """The registered model in MLflow: one per workflow."""
         return self.name.replace("_", "-")
 
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment its training runs are logged to."""
+        return f"afterlaunch-{self.name}"
+
+    def team(self, role: str) -> str:
+        """A Dagster asset owner for one of the owners' roles (`team:<name>`)."""
+        return "team:" + getattr(self.owners, role).replace(" ", "-")
+
     def key(self, asset: str) -> AssetKey:
         return AssetKey([self.name, asset])
 

@@ -121,7 +121,7 @@ def run(rounds: int) -> dict:
             tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
             artifact_root=str(root / "artifacts"),
             model_name=WORKFLOW.model_name,
-            experiment_name=f"afterlaunch-{WORKFLOW.name}",
+            experiment_name=WORKFLOW.experiment_name,
         )
         lock = root / "registry.lock"
         kw = {"actor": "bench", "lock_path": lock, "servable": servable(WORKFLOW)}

@@ -102,14 +102,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 def _registry(home, wf):
-    from resources.registry import ModelRegistry
+    from orchestration.home import registry_for
 
-    return ModelRegistry(
-        tracking_uri=home.mlflow_uri,
-        artifact_root=home.mlflow_artifacts,
-        model_name=wf.model_name,
-        experiment_name=f"afterlaunch-{wf.name}",
-    )
+    return registry_for(home, wf)
 
 
 def _store(home, wf):

@@ -120,7 +120,7 @@ def resources(wf: Workflow) -> dict:
             tracking_uri=EnvVar("AFTERLAUNCH_MLFLOW_URI"),
             artifact_root=EnvVar("AFTERLAUNCH_MLFLOW_ARTIFACTS"),
             model_name=wf.model_name,
-            experiment_name=f"afterlaunch-{wf.name}",
+            experiment_name=wf.experiment_name,
         ),
         "policy": policy_resource(wf, HOME),
         "clock": ClockResource(),

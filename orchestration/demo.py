@@ -35,7 +35,7 @@ from assets.names import CHALLENGER, EVAL_SET, FLAGS, PREDICTIONS, REFERENCE, TR
 from assets.workflow import Workflow
 from orchestration.catalog import definitions
 from orchestration.definitions import policy_resource
-from orchestration.home import Home, activate
+from orchestration.home import Home, activate, registry_for
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
 from orchestration.simulated_daemon import SimulatedDaemon
@@ -44,7 +44,6 @@ from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, outbox_path
 from resources.clock import SIMULATED_NOW
 from resources.policy import home_policy_file
-from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
 
 log = logging.getLogger("afterlaunch.demo")
@@ -273,12 +272,7 @@ def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline
             raise RuntimeError(f"flag action on day {number} failed (run {outcome.run_id})")
         return
     wf = run.wf
-    registry = ModelRegistry(
-        tracking_uri=home.mlflow_uri,
-        artifact_root=home.mlflow_artifacts,
-        model_name=wf.model_name,
-        experiment_name=f"afterlaunch-{wf.name}",
-    )
+    registry = registry_for(home, wf)
     store = SnapshotStore(snapshot_root(home.root, wf.name))
     version = wf.simulation.act({**action, "reason": reason, "actor": actor}, registry, store, at)
     event = timeline.add(

@@ -120,3 +120,16 @@ def activate(home: Home, wf=None) -> Home:
     if "://" not in home.mlflow_artifacts:
         Path(home.mlflow_artifacts).mkdir(parents=True, exist_ok=True)
     return home
+
+
+def registry_for(home: Home, wf):
+    """The workflow's registered model in the home's MLflow store (for commands that act
+    outside a run)."""
+    from resources.registry import ModelRegistry
+
+    return ModelRegistry(
+        tracking_uri=home.mlflow_uri,
+        artifact_root=home.mlflow_artifacts,
+        model_name=wf.model_name,
+        experiment_name=wf.experiment_name,
+    )
