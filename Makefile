@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/afterlaunch demo $(if $(HOME_DIR),--home $(HOME_DIR),)
+	$(BIN)/afterlaunch demo --workflow ticket_escalation $(if $(HOME_DIR),--home $(HOME_DIR),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,7 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bootstrap_speed.py
 	$(BIN)/python benchmarks/promotion_speed.py
 	$(BIN)/python benchmarks/loop_cost.py
-	$(BIN)/afterlaunch demo --home benchmarks/.demo-home > benchmarks/results/label_free_demo.log
+	$(BIN)/afterlaunch demo --workflow ticket_escalation --home benchmarks/.demo-home > benchmarks/results/label_free_demo.log
 	$(BIN)/python benchmarks/label_free.py --home benchmarks/.demo-home
 
 ui: $(STAMP)

@@ -30,7 +30,7 @@ def label_schema(wf: Workflow) -> LabelSchema:
     return LabelSchema(
         id=wf.entity.id,
         label=wf.label.column,
-        known_at=wf.label.known_at,
+        known_at=wf.label.known_at_column,
         valid=wf.task.valid_labels,
         valid_text=wf.task.label_text,
     )

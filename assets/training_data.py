@@ -104,7 +104,7 @@ def read_window(store, wf: Workflow, raw: dict[str, pd.DataFrame], label_keys: l
     have_labels = set(store.partitions(LABELS))
     frames = [store.read(LABELS, k) for k in label_keys if k in have_labels]
     frames = [f for f in frames if len(f)]
-    schema_cols = [wf.entity.id, wf.label.column, wf.label.known_at]
+    schema_cols = [wf.entity.id, wf.label.column, wf.label.known_at_column]
     labels = (
         pd.concat(frames, ignore_index=True)
         if frames

@@ -26,6 +26,7 @@ from checks.tasks import BinaryClassification, Regression
 
 Task = BinaryClassification | Regression
 NAME = re.compile(r"[a-z][a-z0-9_]*")
+DERIVED_KNOWN_AT = "known_at"  # what the engine calls a known-at time it computed itself
 
 
 @dataclass(frozen=True)
@@ -50,40 +51,55 @@ class Entity:
 class Label:
     """The outcome: its column in the labels table, when it became known, and the longest it
     can take to arrive. `max_lag_days` drives the training cut-off, the integrity look-back,
-    the weekly evaluation's timing, the readiness windows and the shortest allowed rollout."""
+    the weekly evaluation's timing, the readiness windows and the shortest allowed rollout.
+
+    `known_at`: the labels table's known-at column; None when the source records no such time
+    (the label sits in the rows' own table): a label then counts as known exactly
+    `max_lag_days` after its row's event time, and the engine names that time `known_at`."""
 
     column: str
     max_lag_days: int
-    known_at: str = "known_at"
+    known_at: str | None = "known_at"
 
     def __post_init__(self) -> None:
         if self.max_lag_days < 0:
             raise ValueError(f"label {self.column}: max_lag_days must be >= 0")
+
+    @property
+    def known_at_column(self) -> str:
+        """The known-at column of the labels frame the source returns."""
+        return self.known_at or DERIVED_KNOWN_AT
 
 
 @dataclass(frozen=True)
 class Source:
     """Where the rows come from. `layout`: `day_tables` (one table per day named
     `<table>YYYYMMDD`) or `event_time` (one table `table`, partitions cut on the entity's
-    event time). `labels_table` holds (entity id, label, known_at); `feedback_table`, optional,
-    what people did with each output. The URL comes from the environment variable `url_env`."""
+    event time). `labels_table` holds (entity id, label, known_at); it may be `table` itself.
+    `feedback_table`, optional, what people did with each output. The URL comes from the
+    environment variable `url_env`. `exclude`: columns of `table` that are not raw input (a
+    label and its known-at time kept beside the rows): every other column is read, so a new,
+    unexpected column is still a schema change."""
 
     layout: str
     table: str
     labels_table: str
     feedback_table: str | None = None
     url_env: str = "AFTERLAUNCH_SOURCE_URL"
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.layout not in ("day_tables", "event_time"):
             raise ValueError(f"source layout {self.layout!r}: day_tables or event_time")
+        object.__setattr__(self, "exclude", tuple(self.exclude))  # a list is fine; kept frozen
 
 
 @dataclass(frozen=True)
 class Contracts:
     """pandera models: the raw rows of a partition and the labels. Each feature set carries its
     own contract. The profiled columns are read from the raw contract: numeric columns, and
-    text columns with a closed list of values (`isin`)."""
+    text columns with a closed list of values (`isin`). A `unique` column is an identifier,
+    not a measurement (a numeric id climbs every day): it is not profiled."""
 
     raw: type[pa.DataFrameModel]
     labels: type[pa.DataFrameModel]
@@ -111,7 +127,11 @@ class Contracts:
     @property
     def numeric_columns(self) -> list[str]:
         schema = self.raw.to_schema().columns
-        return [n for n, c in schema.items() if str(c.dtype).startswith(("int", "float"))]
+        return [
+            n
+            for n, c in schema.items()
+            if str(c.dtype).startswith(("int", "float")) and not c.unique
+        ]
 
 
 @dataclass(frozen=True)
@@ -218,8 +238,33 @@ class Workflow:
         ]
         if missing:
             raise ValueError(f"workflow {self.name}: columns {missing} are not in the raw contract")
+        self._check_label_source()
         if not self.model_families:
             raise ValueError(f"workflow {self.name}: declare at least one model family")
+
+    def _check_label_source(self) -> None:
+        """A label kept in the rows' own table must never be read as raw input (it would leak
+        into the features), and a label without a known-at column needs the rows' event time."""
+        source, label = self.source, self.label
+        read = [c for c in source.exclude if c in self.contracts.raw_columns]
+        if read:
+            raise ValueError(
+                f"workflow {self.name}: columns {read} are excluded from the source but are in "
+                "the raw contract"
+            )
+        in_rows = source.labels_table == source.table
+        kept = [label.column, *([label.known_at] if label.known_at else [])]
+        leaking = [c for c in kept if c not in source.exclude]
+        if in_rows and leaking:
+            raise ValueError(
+                f"workflow {self.name}: the labels live in the rows' table {source.table}: list "
+                f"{leaking} in Source.exclude, or they would be read as raw input"
+            )
+        if label.known_at is None and not (in_rows and source.layout == "event_time"):
+            raise ValueError(
+                f"workflow {self.name}: a label without a known-at column is read from the rows' "
+                "own table (layout event_time, labels_table = table)"
+            )
 
     @property
     def model_name(self) -> str:

@@ -1,10 +1,12 @@
 """The workflows of this deployment: each a package `workflows/<name>/` declaring WORKFLOW in
-its `workflow.py`. Commands pick one with `--workflow NAME`; without it, the only workflow, or
-the one named by $AFTERLAUNCH_WORKFLOW."""
+its `workflow.py` (in the repository's `workflows/` or a folder of $AFTERLAUNCH_WORKFLOW_PATH).
+Commands pick one with `--workflow NAME`; without it, the only workflow, or the one named by
+$AFTERLAUNCH_WORKFLOW."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import pkgutil
 
@@ -18,10 +20,13 @@ DEFAULT_ENV = "AFTERLAUNCH_WORKFLOW"
 def workflow_names() -> list[str]:
     # Found at run time, never imported by name: workflows stand above the engine.
     package = importlib.import_module("workflows")
+    package.extend_search_path()  # $AFTERLAUNCH_WORKFLOW_PATH may have changed since import
     return sorted(
-        m.name
-        for m in pkgutil.iter_modules(package.__path__)
-        if m.ispkg and importlib.util.find_spec(f"workflows.{m.name}.workflow") is not None
+        {
+            m.name
+            for m in pkgutil.iter_modules(package.__path__)
+            if m.ispkg and importlib.util.find_spec(f"workflows.{m.name}.workflow") is not None
+        }
     )
 
 

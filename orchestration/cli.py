@@ -10,7 +10,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from orchestration.home import activate, resolve_home
+from orchestration.home import SourceUrlMissing, activate, resolve_home
 
 log = logging.getLogger("afterlaunch")
 
@@ -74,7 +74,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from orchestration.runner import run_job
 
     instance = DagsterInstance.get()
-    job = "raw_ingestion" if args.raw_only else "daily_ingestion"
+    if args.raw_only and args.score:
+        raise SystemExit("--raw-only and --score exclude each other: a raw snapshot is not scored")
+    # --score: the whole production day, as daily_production_schedule runs it.
+    job = (
+        "raw_ingestion"
+        if args.raw_only
+        else "daily_production"
+        if args.score
+        else "daily_ingestion"
+    )
     parts = wf.partitions
     first = date.fromisoformat(args.start)
     last = date.fromisoformat(args.end) if args.end else first
@@ -338,36 +347,32 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """The five questions, from the latest readiness_report (text, or --json)."""
+    """The five questions, from the latest readiness_report (text, or --json); without
+    --workflow in a deployment of several, every workflow on one screen."""
     import json
 
+    from orchestration.catalog import DEFAULT_ENV, load, workflow_names
+    from orchestration.status import detail_lines, document, latest, overview_lines
+
+    names = workflow_names()
+    if not (args.workflow or os.environ.get(DEFAULT_ENV)) and len(names) > 1:
+        home = activate(resolve_home(args.home))
+        workflows = [load(name) for name in names]
+        if args.json:
+            found = [document(latest(home, wf)) for wf in workflows]
+            print(json.dumps({"workflows": found}, indent=2, default=str))
+        else:
+            print("\n".join(overview_lines(home, workflows)))
+        return 0
     home, wf = _activate(args)
-    store = _store(home, wf)
-    days = store.partitions("readiness_report")
-    if not days:
+    found = latest(home, wf)
+    if found.report is None:
         print("no readiness report yet: it is refreshed by every daily_production run")
         return 1
-    report = store.read("readiness_report", days[-1])
     if args.json:
-        document = {
-            "workflow": wf.name,
-            "asset": f"{wf.name}/readiness_report",
-            "partition": days[-1],
-            "overall": report["overall"],
-            "week": report["week"],
-            "questions": report["questions"],
-            "stages": report["stages"],
-        }
-        print(json.dumps(document, indent=2, default=str))
-        return 0
-    print(f"readiness on {report['day']} (week {report['week']}): {report['overall'].upper()}")
-    for i, q in enumerate(report["questions"], start=1):
-        print(f"{i}. [{q['status'].upper():<7}] {q['question']}")
-        print(f"   {q['answer']}")
-        print(f"   from: {', '.join(q['source'])}")
-    for stage in report["stages"]:
-        print(f"   stage {stage['stage']}: {stage['status']}")
-    print(f"HTML: {home.workflow_root(wf.name) / 'reports' / 'readiness.html'}")
+        print(json.dumps(document(found), indent=2, default=str))
+    else:
+        print("\n".join(detail_lines(home, found)))
     return 0
 
 
@@ -405,7 +410,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from orchestration.catalog import load, workflow_names
 
     for name in workflow_names():  # every location's source URL variable
-        activate(home, load(name))
+        try:
+            activate(home, load(name))
+        except SourceUrlMissing as missing:
+            # Dagster reads the variable when a run starts: the UI can open without it.
+            log.warning("%s; its runs will fail until it is set", missing)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
     if not workspace.exists():
@@ -433,6 +442,38 @@ def cmd_mlflow_ui(args: argparse.Namespace) -> int:
     log.info("starting: %s", " ".join(command))
     os.execvpe(command[0], command, os.environ)
     return 0  # not reached
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Scaffold a workflow from a table of the team's own database: a sample read, a contract,
+    task, label lag, features and policy inferred, the folder written, the location listed."""
+    import orchestration
+    from orchestration.scaffold import InitRequest, init_workflow
+    from resources.clock import ClockResource
+
+    project = Path(orchestration.__file__).resolve().parent.parent
+    request = InitRequest(
+        name=args.name,
+        source_url=args.source_url,
+        table=args.table,
+        id=args.id,
+        time=args.time,
+        label=args.label,
+        label_table=args.label_table,
+        label_time=args.label_time,
+        task=args.task,
+        partitions=args.partitions,
+        start=args.start,
+        data_engineer=args.data_engineer or args.owner or "data engineer",
+        model_owner=args.model_owner or args.owner or "model owner",
+        domain_owner=args.domain_owner or args.owner or "domain owner",
+        label_lag_days=args.label_lag_days,
+        sample_rows=args.sample_rows,
+        into=Path(args.into) if args.into else project / "workflows",
+        workspace=Path(args.workspace) if args.workspace else project / "workspace.yaml",
+    )
+    print("\n".join(init_workflow(request, ClockResource().now())))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -465,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True)
     p.add_argument("--end")
     p.add_argument("--raw-only", action="store_true", help="no profile/drift (no reference yet)")
+    p.add_argument(
+        "--score",
+        action="store_true",
+        help="also compute features, score with the champion and refresh the readiness report "
+        "(the daily_production job its schedule runs)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = with_home(sub.add_parser("reference", help="(re)build the reference profile"))
@@ -553,6 +600,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_mlflow_ui)
+
+    p = sub.add_parser("init", help="scaffold a workflow from a table of your own database")
+    p.add_argument("name", help="the workflow's name: lower case letters, digits and _")
+    p.add_argument("--source-url", required=True, help="SQLAlchemy URL (never written to files)")
+    p.add_argument("--table", required=True, help="the rows' table, cut on its event time")
+    p.add_argument("--id", required=True, help="the entity id column")
+    p.add_argument("--time", required=True, help="the event-time column")
+    p.add_argument("--label", required=True, help="the label column")
+    p.add_argument("--label-table", help="the labels' own table (default: the rows' table)")
+    p.add_argument("--label-time", help="when each label became known (a column)")
+    p.add_argument("--task", choices=["binary", "regression"], help="default: from the label")
+    p.add_argument("--partitions", choices=["daily", "weekly", "monthly"], default="daily")
+    p.add_argument("--start", help="first partition, YYYY-MM-DD (default: the sample's first)")
+    p.add_argument("--owner", help="one name for all three owner roles")
+    p.add_argument("--data-engineer")
+    p.add_argument("--model-owner")
+    p.add_argument("--domain-owner")
+    p.add_argument(
+        "--label-lag-days", type=int, help="without --label-time: days until a label is known (1)"
+    )
+    p.add_argument("--sample-rows", type=int, default=50_000, help="newest rows read (50,000)")
+    p.add_argument("--into", help="parent folder of the new workflow (default: workflows/)")
+    p.add_argument("--workspace", help="workspace.yaml to list it in (default: the project's)")
+    p.set_defaults(func=cmd_init)
     return parser
 
 

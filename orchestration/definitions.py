@@ -92,10 +92,13 @@ def source_resource(wf: Workflow):
         event_time=wf.entity.event_time,
         labels_table=wf.source.labels_table,
         label_column=wf.label.column,
-        known_at_column=wf.label.known_at,
+        known_at_column=wf.label.known_at_column,
         feedback_table=wf.source.feedback_table if fb else None,
         feedback_columns=fb.columns if fb else [],
         feedback_time=fb.recorded_at if fb else "recorded_at",
+        exclude=list(wf.source.exclude),
+        # No known-at column: a label is known exactly the lag after its event.
+        known_after_days=wf.label.max_lag_days if wf.label.known_at is None else None,
     )
 
 

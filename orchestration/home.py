@@ -48,6 +48,19 @@ event_log_storage:
 """
 
 
+class SourceUrlMissing(SystemExit):
+    """A workflow's source URL variable is not set (a SystemExit: a command stops with the
+    sentence; `afterlaunch ui` only warns, since Dagster reads the variable when a run starts)."""
+
+    def __init__(self, workflow: str, variable: str):
+        self.workflow, self.variable = workflow, variable
+        super().__init__(
+            f"workflow {workflow} reads its source from ${variable}, which is not set: export "
+            f"{variable}=<SQLAlchemy URL of its database> (kept out of files: it may hold a "
+            "password)"
+        )
+
+
 @dataclass(frozen=True)
 class Home:
     root: Path
@@ -85,11 +98,18 @@ class Home:
         return self.root / "workflows" / name
 
     def source_url_for(self, wf) -> str:
-        """The workflow's source URL: its variable if set, else a SQLite file in the home."""
+        """The workflow's source URL: its variable if set; else, for a workflow whose simulator
+        writes its source (or one on the default variable), a SQLite file in the home. A real
+        source without its variable is refused (:class:`SourceUrlMissing`): an empty file
+        in its place would only fail later, with a less helpful sentence."""
         if wf.source.url_env == DEFAULT_SOURCE_ENV:
             return self.source_url
-        fallback = self.workflow_root(wf.name) / "source.db"
-        return os.environ.get(wf.source.url_env) or f"sqlite:///{fallback}"
+        url = os.environ.get(wf.source.url_env)
+        if url:
+            return url
+        if getattr(wf, "simulation", None) is None:
+            raise SourceUrlMissing(wf.name, wf.source.url_env)
+        return f"sqlite:///{self.workflow_root(wf.name) / 'source.db'}"
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Home:

@@ -19,9 +19,16 @@ comes back with the same dtypes as a clean one.
 
 Labels: the rows of ``labels_table`` whose known-at time falls in the window, columns (entity
 id, label, known-at), ordered by known-at then id; a known-at value that is not a timestamp
-becomes NaT (logged), left for the label contract to report. Window bounds compare as ISO text
-``YYYY-MM-DDTHH:MM:SS`` against text columns (naive UTC, as the simulators store it) and as
-datetimes against timestamp columns, so both work alike on SQLite and Postgres.
+becomes NaT (logged), left for the label contract to report. A source without a known-at
+column (``known_after_days`` set: the label sits in the rows' own table) counts a label as
+known that many days after its row's event time: the window is cut on the event time shifted
+back by the lag, the known-at time is computed, and a row whose label is still NULL is not a
+label yet. Window bounds compare as ISO text ``YYYY-MM-DDTHH:MM:SS`` against text columns
+(naive UTC, as the simulators store it) and as datetimes against timestamp columns, so both
+work alike on SQLite and Postgres.
+
+Columns named in ``exclude`` (a label and its known-at time kept beside the rows) are never
+read as rows: every other declared column is, so a new column still reaches the contract.
 """
 
 from __future__ import annotations
@@ -78,6 +85,14 @@ class SqlSource(dg.ConfigurableResource):
     )
     feedback_columns: list[str] = Field(default_factory=list)
     feedback_time: str = "recorded_at"
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns of the rows' table that are not raw input."
+    )
+    known_after_days: int | None = Field(
+        default=None,
+        description="No known-at column: a label is known this many days after its row's "
+        "event time (the labels table is the rows' table).",
+    )
 
     @property
     def masked_url(self) -> str:
@@ -121,20 +136,32 @@ class SqlSource(dg.ConfigurableResource):
         finally:
             engine.dispose()
 
+    def _row_columns(self, declared: dict[str, Any]) -> list[str]:
+        """The declared columns read as rows: all but the excluded ones."""
+        return [c for c in declared if c not in self.exclude]
+
     def _windowed(
-        self, name: str, columns: list[str] | None, time_column: str, start, end, missing: str
+        self,
+        name: str,
+        columns: list[str] | None,
+        time_column: str,
+        start,
+        end,
+        missing: str,
+        not_null: tuple[str, ...] = (),
     ) -> pd.DataFrame:
         def query(declared: dict[str, Any]) -> sa.Select:
-            wanted = columns if columns is not None else list(declared)
+            wanted = columns if columns is not None else self._row_columns(declared)
             absent = [c for c in [*wanted, time_column] if c not in declared]
             if absent:
                 raise ValueError(f"table {name} in {self.masked_url} lacks column(s) {absent}")
             column = sa.column(time_column)
             lo, hi = _bounds(declared[time_column], start, end)
+            present = [sa.column(c).is_not(None) for c in not_null]
             return (
                 sa.select(*(sa.column(c) for c in wanted))
                 .select_from(sa.table(name))
-                .where(column >= lo, column < hi)
+                .where(column >= lo, column < hi, *present)
             )
 
         return self._read(name, missing, query)
@@ -146,13 +173,67 @@ class SqlSource(dg.ConfigurableResource):
         ``ValueError`` if it lacks one of the columns."""
         name, known_at = self.labels_table, self.known_at_column
         missing = f"no labels for {start:%Y-%m-%d}: labels table {name} not found"
-        df = self._windowed(name, self.label_columns, known_at, start, end, missing)
-        df[known_at] = _parse_time(df[known_at], name, coerce=True)
+        if self.known_after_days is not None:
+            df = self._labels_after_event(start, end, missing)
+        else:
+            df = self._windowed(name, self.label_columns, known_at, start, end, missing)
+            df[known_at] = _parse_time(df[known_at], name, coerce=True)
         # Sorted here: the database's text collation need not be byte order.
         df = df.sort_values([known_at, self.entity_id], kind="stable").reset_index(drop=True)
         dg.get_dagster_logger().debug(
             "%d labels known in [%s, %s) from %s", len(df), start, end, name
         )
+        return df
+
+    def _labels_after_event(self, start: dt.datetime, end: dt.datetime, missing: str):
+        """Labels known `known_after_days` after their event: those of the rows whose event
+        time lies in [start - lag, end - lag), with known-at = event time + lag. A NULL label
+        is not known yet (the training counts shows such rows as unlabelled)."""
+        lag = dt.timedelta(days=self.known_after_days)
+        name, event_time = self.labels_table, self.event_time
+        columns = [self.entity_id, self.label_column, event_time]
+        df = self._windowed(
+            name, columns, event_time, start - lag, end - lag, missing, (self.label_column,)
+        )
+        return self._known_after_event(df)
+
+    def _known_after_event(self, df: pd.DataFrame) -> pd.DataFrame:
+        """(id, label, event time) rows -> (id, label, known-at = event time + the lag)."""
+        lag = dt.timedelta(days=self.known_after_days or 0)
+        known = _parse_time(df[self.event_time], self.labels_table, coerce=True) + lag
+        return pd.DataFrame(
+            {
+                self.entity_id: df[self.entity_id],
+                self.label_column: df[self.label_column],
+                self.known_at_column: known.astype("datetime64[ns]"),
+            }
+        )
+
+    def newest_labels(self, n: int) -> pd.DataFrame:
+        """The `n` newest labels (by known-at, or by event time without a known-at column),
+        typed as :meth:`labels` returns them."""
+        name = self.labels_table
+        derived = self.known_after_days is not None
+        order = self.event_time if derived else self.known_at_column
+        columns = [self.entity_id, self.label_column, order]
+        required = [order, *([self.label_column] if derived else [])]
+
+        def query(declared: dict[str, Any]) -> sa.Select:
+            absent = [c for c in columns if c not in declared]
+            if absent:
+                raise ValueError(f"table {name} in {self.masked_url} lacks column(s) {absent}")
+            return (
+                sa.select(*(sa.column(c) for c in columns))
+                .select_from(sa.table(name))
+                .where(*(sa.column(c).is_not(None) for c in required))
+                .order_by(sa.column(order).desc())
+                .limit(n)
+            )
+
+        df = self._read(name, f"labels table {name} not found", query)
+        if derived:
+            return self._known_after_event(df)
+        df[order] = _parse_time(df[order], name, coerce=True)
         return df
 
     def feedback(self, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
@@ -198,7 +279,7 @@ class DayTableSource(SqlSource):
                     self._read(
                         name,
                         f"no batch landed for {day.isoformat()}: table {name} not found",
-                        lambda _, n=name: sa.select(sa.text("*")).select_from(sa.table(n)),
+                        lambda declared, n=name: self._select_rows(n, declared),
                     )
                 )
             except SourceBatchMissing:
@@ -213,6 +294,12 @@ class DayTableSource(SqlSource):
         if absent and len(days) > 1:
             dg.get_dagster_logger().warning("day tables missing from the period: %s", absent)
         return self._parse_rows(df)
+
+    def _select_rows(self, name: str, declared: dict[str, Any]) -> sa.Select:
+        if not self.exclude:
+            return sa.select(sa.text("*")).select_from(sa.table(name))
+        columns = self._row_columns(declared)
+        return sa.select(*(sa.column(c) for c in columns)).select_from(sa.table(name))
 
     def landed_days(self) -> list[dt.date]:
         """Days with a landed table, ascending."""
@@ -255,6 +342,28 @@ class EventTimeSource(SqlSource):
             engine.dispose()
         parsed = _parse_time(times, self.table, coerce=True).dropna()
         return sorted(set(parsed.dt.date))
+
+    def newest(self, n: int) -> pd.DataFrame:
+        """The newest `n` rows by event time, typed exactly as `extract` returns them (what a
+        contract inferred from them will later be checked against)."""
+        name = self.table
+
+        def query(declared: dict[str, Any]) -> sa.Select:
+            if self.event_time not in declared:
+                raise ValueError(f"table {name} in {self.masked_url} lacks {self.event_time}")
+            column = sa.column(self.event_time)
+            return (
+                sa.select(*(sa.column(c) for c in self._row_columns(declared)))
+                .select_from(sa.table(name))
+                .where(column.is_not(None))
+                .order_by(column.desc())
+                .limit(n)
+            )
+
+        df = self._parse_rows(self._read(name, f"table {name} not found", query))
+        if len(df) and self.entity_id in df:
+            df = df.sort_values([self.event_time, self.entity_id], kind="stable")
+        return df.reset_index(drop=True)
 
 
 def _bounds(sql_type: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, Any]:

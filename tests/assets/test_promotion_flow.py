@@ -210,7 +210,7 @@ def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
 
 def test_the_command_line_drives_the_same_operations(world, capsys):
     """Runs after the stories above (champion 5, previous 1)."""
-    home = ["--home", str(world.home.root)]
+    home = ["--home", str(world.home.root), "--workflow", WF.name]
     assert world.aliases == ("5", "1")
     assert main(["rollback", *home, "--reason", "cli drill", "--actor", "on-call"]) == 0
     assert world.aliases == ("1", "5")
@@ -228,7 +228,7 @@ def test_the_command_line_drives_the_same_operations(world, capsys):
 def test_a_serving_flag_takes_effect_on_the_next_scoring_run(world, capsys):
     """Runs after the stories above (champion 5). One CLI command per flip; each flip is a
     materialization of serving_flags with who and why; the next scoring run applies it."""
-    home = ["--home", str(world.home.root)]
+    home = ["--home", str(world.home.root), "--workflow", WF.name]
     assert world.run("reference_refresh", ops={REFERENCE: {"end_date": END.isoformat()}}).success
     store = world.store
 

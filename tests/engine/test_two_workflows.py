@@ -149,3 +149,23 @@ def test_check_history_is_kept_per_workflow(world):
     assert {e.partition for e in toy_volume} == {toy.week(n) for n in range(1, 11)}
     drift = evaluations(instance, [AssetCheckKey(TICKETS.key(PROFILES), "drift")])
     assert drift == []  # the toy's drift errors are not the ticket workflow's
+
+
+def test_status_puts_every_workflow_and_its_five_answers_on_one_screen(world):
+    from orchestration.status import latest, overview_lines
+
+    home, regression = world["home"], world["toy"]
+    lines = overview_lines(home, [TICKETS, regression])
+    text = "\n".join(lines)
+    # The tickets were only ingested: no report, said so, not an empty block.
+    assert f"{TICKETS.name}: no readiness report yet" in text
+    report = latest(home, regression).report
+    assert report["day"] == toy.week(10)
+    header = next(i for i, line in enumerate(lines) if line.startswith(f"{regression.name}: "))
+    assert report["overall"].upper() in lines[header]
+    answers = lines[header + 1 : header + 11]
+    for i, q in enumerate(report["questions"], start=1):
+        assert answers[2 * (i - 1)].strip().startswith(f"{i}. [{q['status'].upper()}")
+        assert q["question"] in answers[2 * (i - 1)]
+        assert answers[2 * i - 1].strip() and len(answers[2 * i - 1].strip()) <= 72
+    assert len(lines) < 40  # one screen

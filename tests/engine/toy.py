@@ -4,6 +4,8 @@ knowing anything of it. Accounts observed weekly (`account_id`, `observed_at`), 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -192,12 +194,17 @@ HOME_ENV = (
 @contextmanager
 def fresh_env():
     """A home's environment that starts empty and is put back after: `activate` keeps URLs
-    already set (a deployment's), so a test's home must not inherit another test's."""
+    already set (a deployment's), so a test's home must not inherit another test's. The toy
+    has no simulator, so its source URL is set as a deployment's would be: a SQLite file of
+    this context's own."""
     patch = pytest.MonkeyPatch()
     for name in HOME_ENV:
         patch.delenv(name, raising=False)
     patch.setenv("AFTERLAUNCH_ALERT_WEBHOOK", "")
+    folder = tempfile.mkdtemp(prefix="toy-source-")
+    patch.setenv(SOURCE_ENV, f"sqlite:///{Path(folder) / 'source.db'}")
     try:
         yield
     finally:
         patch.undo()
+        shutil.rmtree(folder, ignore_errors=True)
