@@ -111,6 +111,7 @@ def labelled_window(
         cutoff,
         validation_fraction,
         exclude,
+        final_at_event_time=wf.source.rows_final_at_event_time,
     )
     return LabelledWindow(keys, label_keys, cutoff, raw, rows, counts, excluded)
 

@@ -36,19 +36,24 @@ def assemble_labelled(
     cutoff: datetime | None,
     validation_fraction: float = 0.0,
     exclude_ids: frozenset[str] = frozenset(),
+    final_at_event_time: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Raw rows of the given partitions joined point-in-time with their labels.
 
     `snapshot_at[key]`: when partition `key`'s snapshot was taken; `cutoff`: the newest
     known-at a label may have (None: no limit). Rows are ordered by event time then id and the
     newest `validation_fraction` is marked `validation` in the SPLIT column. Entities in
-    `exclude_ids` (the evaluation test set) never enter. Returns the rows (raw columns, the
-    label, SPLIT) and counts of what was left out.
+    `exclude_ids` (the evaluation test set) never enter. `final_at_event_time`: rows never
+    change after their event (measurements), so each row counts as snapshotted at its own event
+    time and a label known before its partition ended still joins it. Returns the rows (raw
+    columns, the label, SPLIT) and counts of what was left out.
     """
     frames = [raw[k].assign(**{SNAPSHOT_AT: snapshot_at[k]}) for k in sorted(raw) if len(raw[k])]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if rows.empty:
         return rows, {"rows": 0, "labelled_rows": 0}
+    if final_at_event_time:
+        rows[SNAPSHOT_AT] = pd.to_datetime(rows[event_time])
     rows[schema.id] = rows[schema.id].astype("str")
     held_out = rows[schema.id].isin(exclude_ids)
     rows = rows[~held_out].reset_index(drop=True)

@@ -86,6 +86,11 @@ class Source:
     labels_table: str
     feedback_table: str | None = None
     url_env: str = "AFTERLAUNCH_SOURCE_URL"
+    # True when a row never changes after its event time (a measurement, a log line): the
+    # point-in-time join then takes each row's event time as its snapshot time, so a label
+    # known before the partition ended still joins it. False: a row may change until it is
+    # exported, so only labels known after its partition's end may join it.
+    rows_final_at_event_time: bool = False
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

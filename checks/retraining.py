@@ -7,7 +7,7 @@ repeated evaluation of the same incident asks once) or None. The sensors in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -18,23 +18,31 @@ class Trigger:
     reason: str
 
 
+def _day_before(day: date) -> date:
+    return day - timedelta(days=1)
+
+
 def drift_streak(
-    error_columns_by_day: Mapping[date, set[str]], key_columns: list[str], days: int
+    error_columns_by_day: Mapping[date, set[str]],
+    key_columns: list[str],
+    days: int,
+    previous: Callable[[date], date] = _day_before,
 ) -> tuple[date, set[str]] | None:
-    """The streak of consecutive days, ending on the newest judged day, on which some key column
-    had ERROR drift; its first day and the columns, if it is at least `days` long."""
+    """The streak of consecutive partitions (`previous` gives the start of the one before;
+    daily by default), ending on the newest judged one, on which some key column had ERROR
+    drift; its first partition and the columns, if it is at least `days` long."""
     if not error_columns_by_day:
         return None
     keys = set(key_columns)
-    newest = max(error_columns_by_day)
-    day, columns, length = newest, set(), 0
+    day = first = max(error_columns_by_day)
+    columns, length = set(), 0
     while day in error_columns_by_day and error_columns_by_day[day] & keys:
         columns |= error_columns_by_day[day] & keys
         length += 1
-        day -= timedelta(days=1)
+        first, day = day, previous(day)
     if length < days:
         return None
-    return newest - timedelta(days=length - 1), columns
+    return first, columns
 
 
 def in_cooldown(today: date, last_training: date | None, cooldown_days: int) -> bool:
@@ -45,15 +53,16 @@ def drift_trigger(
     error_columns_by_day: Mapping[date, set[str]],
     key_columns: list[str],
     days: int,
+    previous: Callable[[date], date] = _day_before,
 ) -> Trigger | None:
-    streak = drift_streak(error_columns_by_day, key_columns, days)
+    streak = drift_streak(error_columns_by_day, key_columns, days, previous)
     if streak is None:
         return None
     start, columns = streak
     return Trigger(
         key=f"drift:{start.isoformat()}",
-        reason=f"ERROR drift on {', '.join(sorted(columns))} every day since {start} "
-        f"({days}+ days in a row)",
+        reason=f"ERROR drift on {', '.join(sorted(columns))} every partition since {start} "
+        f"({days}+ in a row)",
     )
 
 

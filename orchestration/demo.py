@@ -1,13 +1,19 @@
-"""The demo: simulated production, day by day, from an empty home to a readable timeline.
+"""The demo: simulated production, partition by partition, from an empty home to a readable
+timeline.
 
 1. The workflow's simulated source writes every day of the scenario to the source database.
-2. The days before launch are ingested and checked (the history a team has at launch).
+2. The partitions that end before launch are ingested and checked (the history a team has at
+   launch).
 3. Launch: the reference profile, the evaluation test set and the first model, promoted on
    the gate's floors.
-4. Every later day, the project's own schedules and sensors are ticked on simulated time
-   (`SimulatedDaemon`): the daily schedule ingests, checks and scores the day; the weekly
-   schedule evaluates the champion; sensors retrain on drift, a performance drop or new
-   labels, evaluate each new challenger, and route alerts to a local webhook.
+4. At the end of every later partition (a day, a week or a month: the workflow's partitions),
+   the project's own schedules and sensors are ticked on simulated time (`SimulatedDaemon`):
+   the production schedule ingests, checks and scores the partition; the evaluation schedule
+   judges the champion; sensors retrain on drift, a performance drop or new labels, evaluate
+   each new challenger, and route alerts to a local webhook.
+
+Day numbers (1 = the scenario's start) name every event, whatever the partitions: a tick is
+numbered by the last day of the partition it closes.
 
 The engine's part is generic; what is simulated (the source, the incidents, people's feedback
 and actions) is the workflow's `simulation`.
@@ -32,6 +38,7 @@ import yaml
 from dagster import DagsterInstance
 
 from assets.names import CHALLENGER, EVAL_SET, FLAGS, PREDICTIONS, REFERENCE, TRAINING_SET
+from assets.partitions import Partitioning
 from assets.workflow import Workflow
 from orchestration.catalog import definitions
 from orchestration.definitions import policy_resource
@@ -49,7 +56,7 @@ from resources.snapshots import SnapshotStore, snapshot_root
 log = logging.getLogger("afterlaunch.demo")
 
 DEMO_MARKER = ".afterlaunch-demo"
-TICK_TIME = clock_time(7, 0)  # the daemon's daily look: after the 02:00 and 06:00 schedules
+TICK_TIME = clock_time(7, 0)  # the daemon's look after a partition ends: after 02:00 and 06:00
 
 
 @dataclass
@@ -78,6 +85,41 @@ def _at(day, moment: clock_time) -> datetime:
     return datetime.combine(day, moment, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class PartitionTick:
+    """One partition of the scenario: its key, the day number of its last day, and the
+    instant the demo looks after it ends (its end plus `at`)."""
+
+    key: str
+    number: int
+    tick: datetime
+
+
+def partition_ticks(
+    parts: Partitioning, scenario: Scenario, at: clock_time = TICK_TIME
+) -> tuple[list[PartitionTick], list[PartitionTick]]:
+    """The scenario's whole partitions, split at launch: those ending by the end of day
+    `reference_days` (the history) and the later ones (production, one tick each). A partition
+    the scenario ends inside is left out: it has not ended, nothing would run it."""
+    first = datetime.combine(scenario.start, clock_time())
+    end = datetime.combine(scenario.end + timedelta(days=1), clock_time())
+    launch = datetime.combine(scenario.day(scenario.reference_days + 1), clock_time())
+    history, production = [], []
+    for key in parts.keys_between(first, end - timedelta(seconds=1)):
+        start, stop = parts.window(key)
+        if start < first or stop > end:
+            continue
+        number = (stop.date() - scenario.start).days  # the day number of its last day
+        tick = PartitionTick(key, number, _at(stop.date(), at))
+        (history if stop <= launch else production).append(tick)
+    if not history:
+        raise ValueError(
+            f"scenario {scenario.name}: no whole {parts.cadence} partition ends by day "
+            f"{scenario.reference_days}, so there is nothing to launch on"
+        )
+    return history, production
+
+
 def run_demo(
     home: Home, scenario: Scenario, wf: Workflow, json_path: str | Path | None = None
 ) -> DemoResult:
@@ -97,7 +139,7 @@ def run_demo(
     defs = definitions(wf)
     source_url = home.source_url_for(wf)
     started = time.monotonic()
-    timeline = Timeline(scenario, label_lag_days=wf.label.max_lag_days)
+    timeline = Timeline(scenario, label_lag_days=wf.label.max_lag_days, partitions=wf.partitions)
     timeline.incidents()
     log.info(
         "simulating the %s source: %d days from %s (seed %d)",
@@ -121,10 +163,11 @@ def run_demo(
                 scenario.day(scenario.reference_days),
             )
             run = _Runner(wf, defs, instance)
-            _history(run, scenario, timeline, people)
-            people.record(scenario.day(scenario.reference_days))  # the launch day's rows
-            _launch(run, scenario, timeline)
-            _production(run, home, scenario, timeline, people)
+            history, production = partition_ticks(wf.partitions, scenario)
+            _history(run, scenario, timeline, people, history)
+            people.record(date.fromisoformat(history[-1].key))  # the launch partition's rows
+            _launch(run, scenario, timeline, history[-1])
+            _production(run, home, scenario, timeline, people, production)
     finally:
         os.environ.pop(SIMULATED_NOW, None)
         if own_webhook:
@@ -152,28 +195,37 @@ class _Runner:
         return run_job(self.defs, self.instance, job, partition, **kwargs)
 
 
-def _history(run: _Runner, scenario: Scenario, timeline: Timeline, people) -> None:
-    """The days before launch: snapshot and check them (no reference, no model yet). People
-    work each day's rows the day after, without a model: the KPI's pre-deployment baseline."""
-    for number in range(1, scenario.reference_days + 1):
-        day = scenario.day(number)
-        if number > 1:
-            people.record(scenario.day(number - 1))
-        os.environ[SIMULATED_NOW] = _at(day + timedelta(days=1), clock_time(2)).isoformat()
+def _history(
+    run: _Runner, scenario: Scenario, timeline: Timeline, people, ticks: list[PartitionTick]
+) -> None:
+    """The partitions before launch: snapshot and check them (no reference, no model yet).
+    People work each partition's rows in the next one, without a model: the KPI's
+    pre-deployment baseline."""
+    for i, part in enumerate(ticks):
+        if i:
+            people.record(date.fromisoformat(ticks[i - 1].key))
+        os.environ[SIMULATED_NOW] = _at(part.tick.date(), clock_time(2)).isoformat()
         began = time.monotonic()
-        outcome = run("raw_ingestion", day.isoformat())
+        outcome = run("raw_ingestion", part.key)
         timeline.costs.append(
-            {"day": number, "phase": "history", "seconds": time.monotonic() - began, "runs": 1}
+            {
+                "day": part.number,
+                "phase": "history",
+                "seconds": time.monotonic() - began,
+                "runs": 1,
+            }
         )
-        timeline.record_run(outcome, number)
-        _progress(scenario, number, [outcome])
+        timeline.record_run(outcome, part.number)
+        _progress(scenario, part.number, [outcome])
 
 
-def _launch(run: _Runner, scenario: Scenario, timeline: Timeline) -> None:
-    number = scenario.reference_days
-    launch = scenario.day(number).isoformat()
+def _launch(run: _Runner, scenario: Scenario, timeline: Timeline, last: PartitionTick) -> None:
+    """On the morning after the last history partition ends: the reference, the test set and
+    the first model, each up to that partition."""
+    number = last.number
+    launch = last.key
     op = run.wf.op
-    os.environ[SIMULATED_NOW] = _at(scenario.day(number + 1), clock_time(5)).isoformat()
+    os.environ[SIMULATED_NOW] = _at(last.tick.date(), clock_time(5)).isoformat()
     steps = [
         ("reference_refresh", {"ops": {op(REFERENCE): {"config": {"end_date": launch}}}}),
         (
@@ -199,9 +251,19 @@ def _launch(run: _Runner, scenario: Scenario, timeline: Timeline) -> None:
     log.info("launched on %s: reference profile, test set v1, first model promoted", launch)
 
 
-def _production(run: _Runner, home: Home, scenario: Scenario, timeline: Timeline, people) -> None:
-    first = scenario.reference_days + 1
-    current = {"day": first}
+def _production(
+    run: _Runner,
+    home: Home,
+    scenario: Scenario,
+    timeline: Timeline,
+    people,
+    ticks: list[PartitionTick],
+) -> None:
+    """One daemon tick after each production partition ends; a person's action runs before
+    the tick of the partition its day falls in."""
+    if not ticks:
+        return
+    current = {"day": ticks[0].number}
     wf = run.wf
     store = SnapshotStore(snapshot_root(home.root, wf.name))
 
@@ -216,20 +278,25 @@ def _production(run: _Runner, home: Home, scenario: Scenario, timeline: Timeline
             )
             people.record(date.fromisoformat(outcome.partition), served)
 
+    launched = datetime.combine(wf.partitions.start_of(ticks[0].key), clock_time(6), tzinfo=UTC)
     daemon = SimulatedDaemon(
         run.defs,
         run.instance,
-        started=_at(scenario.day(first), clock_time(6)),
+        started=launched,
         on_run=on_run,
         workflow=wf.name,
     )
     outbox = AlertOutbox(outbox_path(home.root, wf.name))
-    for number in range(first, scenario.days + 1):
+    # Day number of the day before the first production partition: actions after it are
+    # production's.
+    previous = (wf.partitions.start_of(ticks[0].key).date() - scenario.start).days
+    for part in ticks:
+        number, now = part.number, part.tick
         current["day"] = number
-        now = _at(scenario.day(number) + timedelta(days=1), TICK_TIME)
         began = time.monotonic()
-        for action in scenario.actions_on(number):
-            _act(run, home, action, number, timeline)
+        for action in scenario.actions_between(previous, number):
+            _act(run, home, action, action["day"], timeline)
+        previous = number
         report = daemon.tick(now)
         timeline.costs.append(
             {
@@ -335,6 +402,8 @@ def _describe(event: dict) -> str:
     return kind
 
 
+# A long replay can hold hundreds of them: the summary names the first few, the JSON all.
+SHOWN_CHECKS = 12
 READABLE = (
     "incident_injected",
     "retraining_requested",
@@ -373,9 +442,13 @@ def summary_lines(result: DemoResult) -> list[str]:
             f"rollout of version {item['version']}: {' -> '.join(item['path'])} "
             f"(day {item['day']}: {item['reason']})"
         )
+    checks = summary["clean_day_error_checks"]
+    shown = checks[:SHOWN_CHECKS] + (
+        [f"... {len(checks) - SHOWN_CHECKS} more"] if len(checks) > SHOWN_CHECKS else []
+    )
     lines.append(
         f"ERROR checks no incident explains: {summary['clean_day_errors']}"
-        + (f" ({summary['clean_day_error_checks']})" if summary["clean_day_errors"] else "")
+        + (f" ({shown})" if summary["clean_day_errors"] else "")
     )
     lines.append(f"wall time: {result.seconds:.0f} s")
     return lines

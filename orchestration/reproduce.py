@@ -73,6 +73,7 @@ def reproduce(
         datetime.fromisoformat(manifest["training_window"]["cutoff"]),
         model_spec["validation_fraction"],
         held_out,
+        final_at_event_time=wf.source.rows_final_at_event_time,
     )
     training_set = training_frame(wf, fs, labelled)
     if content_hash(training_set) != manifest["training_set_sha256"]:

@@ -49,8 +49,9 @@ class Scenario:
     def incidents_on(self, day: date) -> list[Incident]:
         return [i for i in self.incidents if i.day == day]
 
-    def actions_on(self, number: int) -> list[dict]:
-        return [a for a in self.actions if a["day"] == number]
+    def actions_between(self, after: int, until: int) -> list[dict]:
+        """Actions on the day numbers after `after` up to `until`: one partition's days."""
+        return [a for a in self.actions if after < a["day"] <= until]
 
 
 def load_scenario(

@@ -127,7 +127,12 @@ class _Sensors:
             key_columns = rules.drift_key_columns
             if key_columns is None:
                 key_columns = [*wf.contracts.numeric_columns, *wf.contracts.categorical_columns]
-            trigger = drift_trigger(by_day, key_columns, rules.drift_consecutive_days)
+            trigger = drift_trigger(
+                by_day,
+                key_columns,
+                rules.drift_consecutive_days,
+                previous=lambda d: date.fromisoformat(wf.partitions.shift(d.isoformat(), -1)),
+            )
             if trigger is None:
                 return SkipReason("no key column has drifted on enough consecutive partitions")
             today = clock.now().date()

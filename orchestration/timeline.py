@@ -2,7 +2,9 @@
 
 Events are plain dicts `{"day": int, "date": "YYYY-MM-DD", "kind": ..., ...}`. The summary
 answers, per injected incident, when it was first detected and by which check, and how many
-ERROR checks fired on days no incident explains.
+ERROR checks fired on days no incident explains. A check on a partition longer than a day (a
+week, a month) is dated by the partition's last day: the first day it could have seen all of
+the partition's rows.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from assets.partitions import Partitioning
 from orchestration.runner import RunOutcome
 from orchestration.scenario import Incident, Scenario
 
@@ -23,6 +26,7 @@ WEEK = 7
 class Timeline:
     scenario: Scenario
     label_lag_days: int = 0  # the workflow's label.max_lag_days
+    partitions: Partitioning | None = None  # the workflow's (None: daily)
     events: list[dict] = field(default_factory=list)
     # Wall seconds per simulated day and how many runs it took: the loop's own cost.
     costs: list[dict] = field(default_factory=list)
@@ -32,6 +36,16 @@ class Timeline:
 
     def number_of(self, iso: str) -> int:
         return (date.fromisoformat(iso) - self.scenario.start).days + 1
+
+    def partition_day(self, key: str) -> int:
+        """The day number of a partition's last day (a daily partition's own day)."""
+        if self.partitions is None:
+            return self.number_of(key)
+        return (self.partitions.end_of(key).date() - self.scenario.start).days
+
+    @property
+    def period_days(self) -> int:
+        return self.partitions.period_days if self.partitions else 1
 
     def add(self, number: int, kind: str, **fields) -> dict:
         event = {**self._day(number), "kind": kind, **fields}
@@ -67,7 +81,7 @@ class Timeline:
             )
         for check in outcome.checks:
             if check.level != "ok":
-                day = self.number_of(check.partition) if check.partition else number
+                day = self.partition_day(check.partition) if check.partition else number
                 added.append(
                     self.add(
                         day,
@@ -169,7 +183,7 @@ class Timeline:
         failures = self.of_kind("check_failed")
         incidents = []
         for incident in self.scenario.incidents:
-            first = _first_detection(incident, failures, self.label_lag_days)
+            first = _first_detection(incident, failures, self.label_lag_days, self.period_days)
             incidents.append(
                 {
                     "incident": incident.kind,
@@ -178,7 +192,7 @@ class Timeline:
                     "detected_day": first[0] if first else None,
                     "detected_by": first[1] if first else [],
                     "retrainings": _retrainings_for(
-                        incident, self.events, self.number_of, self.label_lag_days
+                        incident, self.events, self.number_of, self.label_lag_days, self.period_days
                     ),
                 }
             )
@@ -187,7 +201,10 @@ class Timeline:
             e
             for e in failures
             if e["level"] == "error"
-            and not any(_explains(i, e, self.label_lag_days) for i in self.scenario.incidents)
+            and not any(
+                _explains(i, e, self.label_lag_days, self.period_days)
+                for i in self.scenario.incidents
+            )
             # a trigger that fired is explained by the rollback it caused (that is its job)
             and not (
                 e["check"] == "rollout_triggers" and {e["date"], _next_day(e["date"])} & stopped
@@ -243,16 +260,17 @@ def _rollouts(steps: list[dict]) -> list[dict]:
     return list(by_version.values())
 
 
-def _judged_days(incident: Incident, lag: int) -> tuple[date, date]:
+def _judged_days(incident: Incident, lag: int, period: int = 1) -> tuple[date, date]:
     """The days whose checks can see the incident: its own days, and for a concept drift the
-    weekly evaluations run while its labels arrive."""
+    weekly evaluations run while its labels arrive (labels are collected per partition, so a
+    partition of `period` days later)."""
     if incident.label_only:
-        return incident.day, incident.last_day + timedelta(days=lag + WEEK + 1)
+        return incident.day, incident.last_day + timedelta(days=lag + WEEK + period)
     return incident.day, incident.last_day
 
 
-def _explains(incident: Incident, event: dict, lag: int) -> bool:
-    first, last = _judged_days(incident, lag)
+def _explains(incident: Incident, event: dict, lag: int, period: int = 1) -> bool:
+    first, last = _judged_days(incident, lag, period)
     on = date.fromisoformat(event["date"])
     if incident.label_only:
         # The labels' weekly verdict, or the agents overriding the model (no label needed).
@@ -263,9 +281,9 @@ def _explains(incident: Incident, event: dict, lag: int) -> bool:
 
 
 def _first_detection(
-    incident: Incident, failures: list[dict], lag: int
+    incident: Incident, failures: list[dict], lag: int, period: int = 1
 ) -> tuple[int, list[str]] | None:
-    seen = [e for e in failures if _explains(incident, e, lag)]
+    seen = [e for e in failures if _explains(incident, e, lag, period)]
     if not seen:
         return None
     day = min(e["day"] for e in seen)
@@ -274,9 +292,11 @@ def _first_detection(
     return day, sorted({e["check"] for e in (errors or on_day)})
 
 
-def _retrainings_for(incident: Incident, events: list[dict], number_of, lag: int) -> int:
+def _retrainings_for(
+    incident: Incident, events: list[dict], number_of, lag: int, period: int = 1
+) -> int:
     """Retrainings the monitors requested because of this incident (not the schedule's)."""
-    first, last = _judged_days(incident, lag)
+    first, last = _judged_days(incident, lag, period)
     wanted = incident.expected_trigger
     if wanted is None:
         return 0

@@ -226,3 +226,40 @@ def test_one_class_training_split_is_refused(training_set):
 def test_unknown_model_family_is_named():
     with pytest.raises(ValueError, match="unknown model family 'xgboost'"):
         family(CLASSIFIERS, "xgboost")
+
+
+def test_rows_final_at_their_event_join_a_label_known_before_their_partition_ended():
+    """A month of measurements snapshotted at the month's end: a label known the next day is
+    known before that snapshot. By default it is left out (the row could have changed); a
+    source whose rows never change after their event joins it, and still only labels known
+    after the row's own event time and by the cut-off."""
+    month_end = datetime(2026, 4, 1)
+    raw = {
+        "m": pd.DataFrame(
+            {
+                "account": ["A", "B", "C"],
+                "seen_at": [datetime(2026, 3, d, 23) for d in (3, 10, 30)],
+                "status": ["x", "y", "z"],
+            }
+        )
+    }
+    labels = pd.DataFrame(
+        {
+            "account": ["A", "B", "C"],
+            "churned": [1, 0, 1],
+            "decided_at": [
+                datetime(2026, 3, 5),  # two days after A's event, weeks before the month ended
+                datetime(2026, 3, 10, 12),  # before B's own event: never joins
+                datetime(2026, 4, 3),  # after the cut-off
+            ],
+        }
+    )
+    cutoff = datetime(2026, 4, 2)
+    default, counts = assemble_labelled(raw, {"m": month_end}, labels, TOY, "seen_at", cutoff)
+    assert default.empty and counts["labels_known_before_snapshot"] == 2
+    final, counts = assemble_labelled(
+        raw, {"m": month_end}, labels, TOY, "seen_at", cutoff, final_at_event_time=True
+    )
+    assert list(final["account"]) == ["A"]
+    assert counts["labels_known_before_snapshot"] == 1  # B's, known before B's own event
+    assert counts["labels_known_after_cutoff"] == 1

@@ -42,6 +42,32 @@ def test_a_gap_in_the_days_breaks_the_streak():
     assert drift_streak(judged, KEYS, 2) is None
 
 
+def test_a_streak_of_monthly_partitions_counts_partitions_not_days():
+    """Two monthly partitions in a row with drift: a streak of two, which a count of calendar
+    days (the month before is 30 days back, not one) would never see."""
+    from assets.partitions import Partitioning
+
+    months = Partitioning("monthly", start="2026-01-01")
+
+    def previous(d):
+        return date.fromisoformat(months.shift(d.isoformat(), -1))
+
+    judged = {
+        date(2026, 1, 1): set(),
+        date(2026, 2, 1): {"channel"},
+        date(2026, 3, 1): {"sentiment"},
+    }
+    assert drift_streak(judged, KEYS, 2) is None  # the daily rule
+    streak = drift_streak(judged, KEYS, 2, previous)
+    assert streak == (date(2026, 2, 1), {"channel", "sentiment"})
+    trigger = drift_trigger(judged, KEYS, 2, previous)
+    assert (
+        trigger.key == "drift:2026-02-01" and "every partition since 2026-02-01" in trigger.reason
+    )
+    gap = {date(2026, 1, 1): {"channel"}, date(2026, 3, 1): {"channel"}}
+    assert drift_streak(gap, KEYS, 2, previous) is None  # February was not judged
+
+
 def test_the_same_incident_keeps_its_key_while_it_lasts():
     first = drift_trigger(days([], ["channel"], ["channel"]), KEYS, 2)
     later = drift_trigger(days([], ["channel"], ["channel"], ["sentiment"]), KEYS, 2)

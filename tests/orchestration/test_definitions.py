@@ -8,6 +8,7 @@ import yaml
 from dagster import Definitions
 
 from orchestration.catalog import load, workflow_names
+from orchestration.definitions import workflow_policy
 from orchestration.jobs import WORKFLOW_TAG
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
@@ -29,6 +30,14 @@ def location_defs(module: str) -> Definitions:
 def test_the_workspace_lists_one_location_per_workflow():
     assert sorted(name for name, _ in locations()) == workflow_names()
     assert ("ticket_escalation", "workflows.ticket_escalation.definitions") in locations()
+    assert ("rainfall", "workflows.rainfall.definitions") in locations()
+
+
+def test_the_engine_default_crons_hold_where_a_workflow_does_not_set_them():
+    crons = workflow_policy(load("ticket_escalation")).schedules
+    assert (crons.retraining_cron, crons.evaluation_cron) == ("0 3 1 * *", "0 6 * * 1")
+    rain = workflow_policy(load("rainfall")).schedules
+    assert (rain.retraining_cron, rain.evaluation_cron) == ("0 3 1 1 *", "0 6 1 * *")
 
 
 @pytest.mark.parametrize(("name", "module"), locations())
@@ -50,8 +59,10 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, m
     schedules = {s.name: s for s in repository.schedule_defs}
     assert {s.job_name for s in schedules.values()} <= names
     assert schedules["daily_production_schedule"].job_name == "daily_production"
-    assert schedules["scheduled_retraining"].cron_schedule == "0 3 1 * *"
-    assert schedules["evaluate_weekly_schedule"].cron_schedule == "0 6 * * 1"
+    # The crons are the workflow's policy (the rainfall evaluates monthly, retrains yearly).
+    crons = workflow_policy(load(name)).schedules
+    assert schedules["scheduled_retraining"].cron_schedule == crons.retraining_cron
+    assert schedules["evaluate_weekly_schedule"].cron_schedule == crons.evaluation_cron
     sensors = {s.name: s for s in repository.sensor_defs}
     assert set(sensors) == {
         "drift_retraining_sensor",

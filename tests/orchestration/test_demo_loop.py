@@ -14,12 +14,10 @@ from sklearn.dummy import DummyClassifier
 from assets.models import FEATURE_HASH_TAG, FEATURE_SET_TAG
 from assets.training_data import SPLIT
 from orchestration.catalog import definitions
-from orchestration.demo import run_demo
-from orchestration.home import ENV_VARS, resolve_home
-from orchestration.scenario import load_scenario
 from orchestration.simulated_daemon import SimulatedDaemon
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
+from tests.support.demo_home import demo_run
 from workflows.ticket_escalation.workflow import WORKFLOW as WF
 
 SCENARIO = """
@@ -53,16 +51,8 @@ INTENDED = {
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop")
-    (root / "short.yaml").write_text(SCENARIO)
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ENV_VARS:
-            mp.setenv(var, "")
-            mp.delenv(var)
-        home = resolve_home(root / "home")
-        scenario = load_scenario(WF.simulation, root / "short.yaml")
-        result = run_demo(home, scenario, WF, json_path=root / "t.json")
-        yield home, result, json.loads((root / "t.json").read_text()), mp
+    with demo_run(tmp_path_factory.mktemp("loop"), WF, SCENARIO) as found:
+        yield found
 
 
 def test_each_incident_is_caught_on_its_day_by_the_intended_check(demo):
@@ -210,8 +200,10 @@ def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
 
 
 def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(demo):
-    """`dagster-daemon run` on the demo's instance: every sensor ticks on the wall clock, and the
-    runs the simulation launched under a sensor's run keys are not launched again."""
+    """`dagster-daemon run` on the demo's instance with the repository's workspace: every sensor
+    of both shipped workflows ticks on the wall clock (the rainfall's, with no data of its own
+    in this home, without failing), and the runs the simulation launched under a sensor's run
+    keys are not launched again."""
     import subprocess
     import time as wall
     from pathlib import Path
@@ -221,7 +213,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
     home, _, _, _ = demo
     instance = DagsterInstance.from_config(str(home.dagster_home))
     runs_before = len(instance.get_runs())
-    sensors = {
+    names = {
         "drift_retraining_sensor",
         "label_retraining_sensor",
         "performance_retraining_sensor",
@@ -229,6 +221,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         "rollout_sensor",
         "alert_sensor",
     }
+    sensors = {(location, n) for location in (WF.name, "rainfall") for n in names}
     daemon = subprocess.Popen(
         [
             str(Path(__import__("sys").executable).parent / "dagster-daemon"),
@@ -248,7 +241,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
             for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
                 ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
                 if ticks and ticks[0].status != TickStatus.STARTED:
-                    ticked[state.instigator_name] = ticks[0]
+                    ticked[(state.selector.location_name, state.instigator_name)] = ticks[0]
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
@@ -272,8 +265,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-def test_the_dagster_ui_shows_the_graph_a_failed_drift_check_and_the_readiness_report(demo):
-    """The real dagster-webserver on the demo's home, driven in Debian's headless chromium."""
+def test_the_dagster_ui_shows_both_workflows_a_failed_drift_check_and_the_readiness_report(demo):
+    """The real dagster-webserver on the demo's home with the repository's workspace (one code
+    location per shipped workflow), driven in Debian's headless chromium."""
     import socket
     import subprocess
     import sys
@@ -318,6 +312,13 @@ def test_the_dagster_ui_shows_the_graph_a_failed_drift_check_and_the_readiness_r
                 except Exception:  # noqa: BLE001 - shown once per browser profile, or not
                     pass
 
+            # Both code locations loaded on the one instance, each with its own graph.
+            visit("/locations")
+            for location in ("ticket_escalation", "rainfall"):
+                page.get_by_role("link", name=location).first.wait_for(timeout=60_000)
+            visit("/locations/rainfall/asset-groups/profiles")
+            page.get_by_text("reference_profile").first.wait_for(timeout=30_000)
+            page.get_by_text("profiles", exact=True).first.wait_for(timeout=30_000)
             # The asset graph: the monitoring group with the report and the weekly evaluation.
             visit(f"/locations/{WF.name}/asset-groups/monitoring")
             page.get_by_text("readiness_report").first.wait_for(timeout=30_000)
@@ -371,3 +372,29 @@ def test_status_answers_the_five_questions_each_from_its_assets(demo, capsys):
     assert currency["served"] == [promoted[-1]] and currency["status"] == "ok"
     html = home.workflow_root(WF.name) / "reports" / "readiness.html"
     assert html.read_text().startswith("<!doctype html>")
+
+
+def test_status_without_a_workflow_lists_every_shipped_workflow_on_one_screen(demo, capsys):
+    from orchestration.catalog import DEFAULT_ENV
+    from orchestration.cli import main
+
+    home, result, _, mp = demo
+    mp.delenv(DEFAULT_ENV, raising=False)
+    assert main(["status", "--home", str(home.root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("2 workflows")
+    ticket = next(i for i, line in enumerate(out) if line.startswith(f"{WF.name}: "))
+    assert f"on {result.scenario.end.isoformat()}" in out[ticket]
+    assert [line.strip()[:2] for line in out[ticket + 1 : ticket + 11 : 2]] == [
+        "1.",
+        "2.",
+        "3.",
+        "4.",
+        "5.",
+    ]
+    assert "rainfall: no readiness report yet" in "\n".join(out)  # nothing ran for it here
+    assert main(["status", "--home", str(home.root), "--json"]) == 0
+    documents = json.loads(capsys.readouterr().out)["workflows"]
+    assert {d["workflow"] for d in documents} == {WF.name, "rainfall"}
+    by_name = {d["workflow"]: d for d in documents}
+    assert len(by_name[WF.name]["questions"]) == 5 and by_name["rainfall"]["partition"] is None
