@@ -19,3 +19,26 @@ PREDICTIONS = "predictions"
 COMPARISON = "rollout_comparison"
 WEEKLY = "weekly_evaluation"
 READINESS = "readiness_report"
+
+# Columns the engine writes beside a workflow's id and segments in its own frames (the scored
+# rows, the monitoring layers' day column and vocabulary): a workflow column of the same name
+# would be overwritten there, silently.
+ENGINE_COLUMNS = frozenset(
+    {
+        "day",
+        "entity_id",
+        "label",
+        "arm",
+        "model_version",
+        "score",
+        "confidence",
+        "decision",
+        "champion_version",
+        "champion_score",
+        "challenger_version",
+        "challenger_score",
+        "challenger_error",
+        "rollout_id",
+        "scored_at",
+    }
+)

@@ -21,6 +21,7 @@ from dagster import AssetKey
 
 from assets.feature_sets import FeatureSet, FeatureSets
 from assets.model_family import ModelFamily
+from assets.names import ENGINE_COLUMNS
 from assets.partitions import Partitioning
 from checks.tasks import BinaryClassification, Regression
 
@@ -243,6 +244,13 @@ class Workflow:
         ]
         if missing:
             raise ValueError(f"workflow {self.name}: columns {missing} are not in the raw contract")
+        taken = sorted({self.entity.id, *self.segments} & ENGINE_COLUMNS)
+        if taken:
+            raise ValueError(
+                f"workflow {self.name}: the id and segment columns {taken} are names the engine "
+                "uses in its own frames (scores, monitoring): rename them at the source (a view "
+                "will do)"
+            )
         self._check_label_source()
         if not self.model_families:
             raise ValueError(f"workflow {self.name}: declare at least one model family")

@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from assets.names import ENGINE_COLUMNS
 from assets.partitions import PERIOD_DAYS, Partitioning, naive
 from assets.workflow import DERIVED_KNOWN_AT
 from checks import contract_inference as ci
@@ -333,7 +334,8 @@ def build_plan(request: InitRequest, sample: Sample, now: datetime) -> Plan:
         lag_days=lag_days,
         lag_review=lag_review,
         slices=ci.large_categories(rows, rules),
-        segments=ci.segments(rules),
+        # A segment rides along in the engine's frames: none may take one of their names.
+        segments=[c for c in ci.segments(rules) if c not in ENGINE_COLUMNS],
         partitions=partitions,
         start_review=start_review,
         history=history,

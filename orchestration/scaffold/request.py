@@ -6,6 +6,7 @@ import keyword
 from dataclasses import dataclass
 from pathlib import Path
 
+from assets.names import ENGINE_COLUMNS
 from assets.partitions import CADENCES
 from assets.workflow import NAME
 
@@ -83,3 +84,8 @@ class InitRequest:
             raise InitRefused(f"--label-lag-days {self.label_lag_days}: at least 1 day")
         if len({self.id, self.time, self.label}) < 3:
             raise InitRefused("--id, --time and --label must name three different columns")
+        if self.id in ENGINE_COLUMNS:
+            raise InitRefused(
+                f"--id {self.id}: the engine uses that name in its own frames (scores, "
+                "monitoring); expose the id under another name, e.g. in a view"
+            )

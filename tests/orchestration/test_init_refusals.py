@@ -284,3 +284,8 @@ def test_a_label_and_its_time_beside_the_rows_are_excluded_and_the_lag_measured(
     printed = out.getvalue()
     assert "--label-lag-days is ignored" in printed
     assert "known before their row's weekly partition ended" in printed  # the leak guard's cost
+
+
+def test_an_id_named_like_a_column_of_the_engines_own_frames_is_refused(url, target):
+    says = refused(url, target, "--id", "score")
+    assert "--id score: the engine uses that name in its own frames" in says
