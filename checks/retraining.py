@@ -66,6 +66,25 @@ def drift_trigger(
     )
 
 
+def drift_trigger_in_history(
+    read: Callable[[int], tuple[Mapping[date, set[str]], bool]],
+    key_columns: list[str],
+    days: int,
+    previous: Callable[[date], date] = _day_before,
+    limit: int = 200,
+) -> Trigger | None:
+    """The drift trigger over a history read newest first: `read(limit)` gives the ERROR
+    columns of the newest `limit` judged partitions and whether older ones were left out. A
+    streak reaching back to the oldest partition read may be older still: read further, or
+    its start (the trigger's run key) would move with the window and ask again each time."""
+    while True:
+        judged, truncated = read(limit)
+        trigger = drift_trigger(judged, key_columns, days, previous)
+        if trigger is None or not truncated or trigger.key != f"drift:{min(judged).isoformat()}":
+            return trigger
+        limit *= 4
+
+
 def label_trigger(new_rows: int, since: str, min_rows: int) -> Trigger | None:
     if new_rows < min_rows:
         return None

@@ -23,14 +23,14 @@ from dagster import (
 )
 
 from assets import names as n
-from assets.check_history import evaluations
+from assets.check_history import HISTORY_LIMIT, evaluations
 from assets.evaluation import find_evaluation
 from assets.history import latest_metadata, latest_unpartitioned
 from assets.serving import current_rollout
 from assets.workflow import Workflow
 from checks.retraining import (
     Trigger,
-    drift_trigger,
+    drift_trigger_in_history,
     in_cooldown,
     label_trigger,
     next_test_set_version,
@@ -114,24 +114,29 @@ class _Sensors:
             """ERROR drift on a key column for N partitions in a row (policy) asks for one
             retraining."""
             rules = policy.load().retraining
-            by_day: dict[date, set[str]] = {}
-            # Oldest first: re-runs overwrite.
-            for e in evaluations(context.instance, [sensors.drift_check]):
-                if e.partition is not None:
-                    errors = (
-                        set(e.metadata.get("drifted_columns") or [])
-                        if e.level == "error"
-                        else set()
-                    )
-                    by_day[date.fromisoformat(e.partition)] = errors
+
+            def read(limit: int) -> tuple[dict[date, set[str]], bool]:
+                found = evaluations(context.instance, [sensors.drift_check], limit=limit)
+                by_day: dict[date, set[str]] = {}
+                for e in found:  # oldest first: re-runs overwrite
+                    if e.partition is not None:
+                        errors = (
+                            set(e.metadata.get("drifted_columns") or [])
+                            if e.level == "error"
+                            else set()
+                        )
+                        by_day[date.fromisoformat(e.partition)] = errors
+                return by_day, len(found) >= limit
+
             key_columns = rules.drift_key_columns
             if key_columns is None:
                 key_columns = [*wf.contracts.numeric_columns, *wf.contracts.categorical_columns]
-            trigger = drift_trigger(
-                by_day,
+            trigger = drift_trigger_in_history(
+                read,
                 key_columns,
                 rules.drift_consecutive_days,
                 previous=lambda d: date.fromisoformat(wf.partitions.shift(d.isoformat(), -1)),
+                limit=HISTORY_LIMIT,
             )
             if trigger is None:
                 return SkipReason("no key column has drifted on enough consecutive partitions")

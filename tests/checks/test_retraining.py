@@ -97,3 +97,37 @@ def test_first_day_below_the_floor():
     daily = {"2026-03-03": 0.81, "2026-03-01": 0.82, "2026-03-02": 0.70, "2026-03-04": 0.60}
     assert first_day_below(daily, 0.75) == "2026-03-02"
     assert first_day_below(daily, 0.5) is None
+
+
+def test_a_streak_older_than_the_history_read_keeps_its_start_and_its_key():
+    """Three hundred months of drift, read newest first in windows: a window of 200 would put
+    the streak's start (the run key) at the window's edge, moving every month; reading
+    further back finds the real start, so the long streak asks once."""
+    from checks.retraining import drift_trigger_in_history
+
+    months = [date(1959 + i // 12, i % 12 + 1, 1) for i in range(300)]
+    history = {m: {"channel"} for m in months}
+    reads = []
+
+    def read(limit):
+        reads.append(limit)
+        newest = months[-limit:]
+        return {m: history[m] for m in newest}, limit < len(months)
+
+    def previous(d):
+        return months[months.index(d) - 1] if d != months[0] else date(1958, 12, 1)
+
+    trigger = drift_trigger_in_history(read, KEYS, 2, previous, limit=200)
+    assert trigger.key == "drift:1959-01-01"
+    assert reads == [200, 800]
+    # A month later the same streak, the same key: no second retraining.
+    months.append(date(1984, 1, 1))
+    history[months[-1]] = {"sentiment"}
+    assert drift_trigger_in_history(read, KEYS, 2, previous, limit=200).key == trigger.key
+    # A streak inside the window is read once.
+    history[months[150]] = set()
+    reads.clear()
+    assert drift_trigger_in_history(read, KEYS, 2, previous, limit=200).key == (
+        f"drift:{months[151].isoformat()}"
+    )
+    assert reads == [200]
