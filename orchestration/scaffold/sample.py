@@ -85,8 +85,10 @@ def source_for(request: InitRequest) -> EventTimeSource:
     )
 
 
-def _inspect(url: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """The database's tables (and views) and, for each, its columns' declared kinds."""
+def _inspect(url: str, wanted: set[str]) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The database's tables (and views), and the declared kinds of the columns of those in
+    `wanted` that exist (a production database may hold thousands of tables: only the rows'
+    and the labels' are described)."""
     masked = mask_url(url)
     try:
         engine = sa.create_engine(url)
@@ -97,7 +99,7 @@ def _inspect(url: str) -> tuple[list[str], dict[str, dict[str, str]]]:
             inspector = sa.inspect(conn)
             names = sorted({*inspector.get_table_names(), *inspector.get_view_names()})
             columns = {}
-            for name in names:
+            for name in sorted(wanted.intersection(names)):
                 columns[name] = {
                     c["name"]: declared_kind(c["type"]) for c in inspector.get_columns(name)
                 }
@@ -118,7 +120,7 @@ def _need(table: str, column: str | None, option: str, columns: dict[str, str]) 
 
 def read_sample(request: InitRequest) -> Sample:
     """The sample, or a refusal naming what is missing."""
-    names, columns = _inspect(request.source_url)
+    names, columns = _inspect(request.source_url, {request.table, request.labels_table})
     masked = mask_url(request.source_url)
     for table, option in ((request.table, "--table"), (request.labels_table, "--label-table")):
         if table not in columns:
