@@ -23,6 +23,7 @@ from assets.names import BASELINE, CHALLENGER, EVAL_SET, EVALUATION, FEATURES, L
 from assets.training import labelled_window
 from assets.workflow import Workflow
 from checks.gate import SliceComparison, decide
+from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.snapshots import content_hash
@@ -103,12 +104,19 @@ def build(wf: Workflow) -> tuple[list, list]:
         never sees these entities; each model computes its own features from the rows."""
         rules = policy.load()
         store = storage.snapshots
-        label_days = store.partitions(LABELS)
+        label_days = store.written(LABELS)  # a deleted newest one is named by the window
         if not label_days:
             raise Failure(f"no {wf.name}/{LABELS} stored yet: the test set needs known outcomes")
         end = config.end_date or label_days[-1]
         window = labelled_window(
-            wf, store, end, rules.training.window_days, config.start_date, frozenset()
+            wf,
+            store,
+            end,
+            rules.training.window_days,
+            config.start_date,
+            frozenset(),
+            missing=rules.training.missing_partitions,
+            policy_field="training.missing_partitions",
         )
         keys, pool = window.keys, window.rows
         evaluation = rules.evaluation
@@ -134,6 +142,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "dagster/row_count": len(drawn),
                 "label_mean": float(drawn[label].astype("float64").mean()),
                 "pool_window": f"{keys[0]} .. {keys[-1]} (labels until {end})",
+                "missing_partitions": MetadataValue.json(window.missing),
                 "slices": MetadataValue.md(
                     "| slice | examples | what |\n| --- | --- | --- |\n"
                     + "\n".join(f"| {n} | {sizes[n]} | {descriptions[n]} |" for n in sizes)
@@ -180,6 +189,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         registry: ModelRegistry,
         storage: HomeStorage,
         policy: PolicyResource,
+        clock: ClockResource,
     ) -> Output[dict]:
         """The challenger and the champion scored on the same test set, each with its own
         feature set; the gate decides with a paired bootstrap of the differences. The
@@ -233,6 +243,8 @@ def build(wf: Workflow) -> tuple[list, list]:
             "champion_metrics": estimates_record(champion) if champion else None,
             "test_set": test_set,
             "policy_version": rules.version,
+            # By the workflow's clock: promotion refuses a verdict older than the policy allows.
+            "evaluated_at": clock.now().isoformat(),
         }
         context.log.info("version %s vs champion %s: %s", version, champion_version, verdict)
         return Output(
@@ -252,6 +264,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 ),
                 "test_set_version": test_set["version"],
                 "test_set_sha256": test_set["sha256"],
+                "evaluated_at": value["evaluated_at"],
                 **rules.as_metadata("gate"),
             },
         )

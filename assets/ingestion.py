@@ -1,15 +1,20 @@
-"""raw: one partition of the source, kept as an immutable snapshot, and its four data checks.
+"""raw: one partition of the source, kept as an immutable snapshot, and its data checks.
 
-The snapshot is stored before any check runs, so bad data is never lost: a failing contract
-blocks what is downstream, but the raw rows stay available for inspection and replay.
+The snapshot is stored before any check runs, so bad data is never lost: a check that fails
+with ERROR (the contract, volume, freshness, schema, repeated ids, event times before the
+partition) blocks what is downstream in the run, but the raw rows stay available for
+inspection and replay. A WARN blocks nothing.
 """
 
 from datetime import timedelta
 
 import pandas as pd
+import pyarrow.parquet as pq
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     DataVersion,
     Failure,
@@ -19,29 +24,105 @@ from dagster import (
     asset,
     asset_check,
 )
+from dagster._core.event_api import PartitionKeyFilter  # not exported by `dagster`
 
 from assets.history import latest_metadata
 from assets.metadata import check_severity, column_schema, passed, table
 from assets.names import RAW
 from assets.partitions import utc
 from assets.workflow import Workflow
-from checks.contract import validate_against
+from checks.contract import ContractReport, validate_against
+from checks.encoding import undecodable_text
+from checks.event_window import judge_event_window
 from checks.freshness import judge_freshness, newest_event_time
 from checks.policy import Policy
+from checks.repeats import judge_repeats
 from checks.schema_change import judge_schema, logical_type, schema_of
 from checks.volume import judge_volume
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
-from resources.snapshots import content_hash
+from resources.snapshots import SnapshotStore, content_hash
 from resources.source import SqlSource
+from resources.storage import HomeStorage
+
+# Every check of raw; each blocks what is downstream when it fails with ERROR.
+RAW_CHECK_NAMES = (
+    "raw_contract",
+    "raw_volume",
+    "raw_freshness",
+    "raw_schema",
+    "raw_repeated_ids",
+    "raw_event_window",
+)
+
+
+def raw_report(wf: Workflow, raw: pd.DataFrame) -> ContractReport:
+    """The raw contract, and the text cells the source could only keep as bytes (named by
+    column and row id): both break the contract."""
+    report = validate_against(wf.contracts.raw, raw)
+    text = [c for c, dtype in wf.contracts.raw_columns.items() if logical_type(dtype) == "string"]
+    undecodable = undecodable_text(raw, text, wf.entity.id)
+    if not undecodable:
+        return report
+    return ContractReport(
+        passed=False,
+        n_rows=report.n_rows,
+        n_failures=report.n_failures + sum(f["failures"] for f in undecodable),
+        failures=undecodable + report.failures,
+        contract=report.contract,
+    )
 
 
 def ensure_contract(wf: Workflow, raw: pd.DataFrame, partition_key: str) -> None:
-    """Refuse to build on a partition that breaks the raw contract. The blocking check stops
-    downstream steps in the same run; this also holds when a later run asks for it."""
-    report = validate_against(wf.contracts.raw, raw)
+    """Refuse to build on a partition that breaks the raw contract, or whose other raw checks
+    last said ERROR. The blocking checks stop downstream steps in the same run; this also
+    holds when a later run asks for a downstream asset alone (called inside an asset)."""
+    report = raw_report(wf, raw)
     if not report.passed:
         raise Failure(f"{wf.name}/{RAW} {partition_key} breaks its contract: {report.summary()}")
+    instance = AssetExecutionContext.get().instance
+    keys = [AssetCheckKey(wf.key(RAW), n) for n in RAW_CHECK_NAMES if n != "raw_contract"]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        keys, partition_filter=PartitionKeyFilter(key=partition_key)
+    )
+    failed = [
+        (k.name, e.description or "")
+        for k, record in latest.items()
+        if (e := record.evaluation) is not None
+        and not e.passed
+        and e.severity == AssetCheckSeverity.ERROR
+    ]
+    if failed:
+        said = "; ".join(f"{name}: {why}" for name, why in sorted(failed))
+        raise Failure(
+            f"{wf.name}/{RAW} {partition_key} failed its ERROR check(s) when last ingested "
+            f"({said}): nothing downstream is built on it until it is ingested again and passes"
+        )
+
+
+def earlier_ids(
+    store: SnapshotStore, keys: list[str], column: str
+) -> tuple[dict[str, pd.Series], list[str]]:
+    """The id column of each stored raw partition among `keys` (in order), read alone from
+    its current snapshot (a few milliseconds for 20,000 rows; the whole snapshot, verified,
+    is read where its rows are used), and the stored partitions without that column."""
+    stored = set(store.partitions(RAW))
+    found, without = {}, []
+    for key in keys:
+        if key not in stored:
+            continue
+        path = store.current(RAW, key).path
+        try:
+            if column not in pq.read_schema(path).names:
+                without.append(key)  # e.g. a day whose id column was renamed
+                continue
+            found[key] = pq.read_table(path, columns=[column]).column(column).to_pandas()
+        except (OSError, ValueError) as err:  # pyarrow's own words name no partition
+            raise Failure(
+                f"the {RAW} snapshot of partition {key} cannot be read for its ids "
+                f"({type(err).__name__}: {err}): {path}"
+            ) from err
+    return found, without
 
 
 def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
@@ -50,7 +131,6 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
     parts = wf.partitions
     time_column = wf.entity.event_time
     key = wf.key(RAW)
-    contract = wf.contracts.raw
     period = timedelta(days=parts.period_days)
 
     @asset(
@@ -93,8 +173,9 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
 
     @asset_check(asset=key, name="raw_contract", partitions_def=parts.definition, blocking=True)
     def raw_contract(raw: pd.DataFrame) -> AssetCheckResult:
-        """The pandera contract; an ERROR here stops every downstream step of this partition."""
-        report = validate_against(contract, raw)
+        """The pandera contract, and text that is not UTF-8; an ERROR here stops every
+        downstream step of this partition."""
+        report = raw_report(wf, raw)
         return AssetCheckResult(
             passed=report.passed,
             metadata={
@@ -109,12 +190,12 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             description=report.summary(),
         )
 
-    @asset_check(asset=key, name="raw_volume", partitions_def=parts.definition)
+    @asset_check(asset=key, name="raw_volume", partitions_def=parts.definition, blocking=True)
     def raw_volume(
         context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
     ) -> AssetCheckResult:
         """Row count against the trailing median of comparable partitions (the same weekday
-        for daily ones)."""
+        for daily ones): a drop, or a spike."""
         rules = policy.load()
         earlier = parts.seasonal_history(context.partition_key, rules.volume.history_weeks)
         recorded = latest_metadata(context.instance, key, earlier)
@@ -128,12 +209,13 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
                 "rows": result.count,
                 "expected_rows": result.expected if result.expected is not None else "n/a",
                 "drop": result.drop if result.drop is not None else "n/a",
+                "rise": result.rise if result.rise is not None else "n/a",
                 "history": MetadataValue.json(dict(zip(earlier, history, strict=False))),
                 **rules.as_metadata("volume"),
             },
         )
 
-    @asset_check(asset=key, name="raw_freshness", partitions_def=parts.definition)
+    @asset_check(asset=key, name="raw_freshness", partitions_def=parts.definition, blocking=True)
     def raw_freshness(
         context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
     ) -> AssetCheckResult:
@@ -155,7 +237,7 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_schema", partitions_def=parts.definition)
+    @asset_check(asset=key, name="raw_schema", partitions_def=parts.definition, blocking=True)
     def raw_schema(context: AssetCheckExecutionContext, raw: pd.DataFrame) -> AssetCheckResult:
         """Columns added, removed, renamed-looking and retyped: vs the previous partition and
         the contract."""
@@ -177,4 +259,63 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    return [raw], [raw_contract, raw_volume, raw_freshness, raw_schema]
+    @asset_check(asset=key, name="raw_repeated_ids", partitions_def=parts.definition, blocking=True)
+    def raw_repeated_ids(
+        context: AssetCheckExecutionContext,
+        raw: pd.DataFrame,
+        storage: HomeStorage,
+        policy: PolicyResource,
+    ) -> AssetCheckResult:
+        """Ids this partition shares with the earlier partitions of the look-back: a batch
+        delivered again."""
+        rules = policy.load()
+        days = rules.repeats.lookback_days
+        keys = parts.previous(context.partition_key, parts.periods_for_days(days)) if days else []
+        entity = wf.entity.id
+        earlier, without = earlier_ids(storage.snapshots, keys, entity)
+        ids = raw[entity] if entity in raw else pd.Series([], dtype="str")
+        result = judge_repeats(ids, earlier, rules.repeats)
+        if without:
+            context.log.warning("raw partitions without a %s column: %s", entity, without)
+        return AssetCheckResult(
+            passed=passed(result.severity),
+            severity=check_severity(result.severity),
+            description=result.reason,
+            metadata={
+                "rows": result.rows,
+                "repeated_rows": result.repeated,
+                "repeated_fraction": round(result.fraction, 4),
+                "examples": ", ".join(result.examples) or "none",
+                "by_partition": MetadataValue.json(result.by_partition),
+                "searched": ", ".join(result.searched) or "none",
+                "searched_without_id_column": ", ".join(without) or "none",
+                **rules.as_metadata("repeats"),
+            },
+        )
+
+    @asset_check(asset=key, name="raw_event_window", partitions_def=parts.definition, blocking=True)
+    def raw_event_window(
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
+    ) -> AssetCheckResult:
+        """Rows dated before the partition's start, beyond the late arrivals the policy
+        tolerates (rows after its end: raw_freshness)."""
+        rules = policy.load()
+        result = judge_event_window(
+            raw, time_column, wf.entity.id, parts.start_of(context.partition_key), rules.event_time
+        )
+        return AssetCheckResult(
+            passed=passed(result.severity),
+            severity=check_severity(result.severity),
+            description=result.reason,
+            metadata={
+                "rows": result.rows,
+                "early_rows": result.early,
+                "before": str(result.cutoff),
+                "oldest_event": str(result.oldest) if result.oldest else "none",
+                "examples": ", ".join(result.examples) or "none",
+                **rules.as_metadata("event_time"),
+            },
+        )
+
+    checks = [raw_contract, raw_volume, raw_freshness, raw_schema]
+    return [raw], [*checks, raw_repeated_ids, raw_event_window]

@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     Output,
     asset,
@@ -86,8 +87,17 @@ def build(wf: Workflow) -> tuple[list, list]:
         store = storage.snapshots
         n = lookback_partitions(wf, rules.lookback_extra_days)
         window = [context.partition_key, *parts.previous(context.partition_key, n)]
-        raw_stored = set(store.partitions(RAW))
-        raw_days = [k for k in window if k in raw_stored]
+        raw_days, gone = store.window(RAW, window, missing="skip")
+        if gone:
+            # Not the source's fault: the rows the labels refer to were deleted here.
+            return AssetCheckResult(
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description=f"raw partitions {', '.join(gone)} were written to the snapshot "
+                "store and deleted since: the labels cannot be checked against their rows; "
+                "restore them or re-materialize them",
+                metadata={"deleted_raw_partitions": ", ".join(gone)},
+            )
         known = set()
         for key in raw_days:
             raw = store.read(RAW, key)

@@ -21,6 +21,10 @@ def _partitions(snapshots: Mapping[str, str]) -> str:
     return " ".join(f"{p}={h[:SHORT]}" for p, h in sorted(snapshots.items()))
 
 
+def _gaps(missing: Mapping[str, list[str]]) -> str:
+    return "; ".join(f"{a}: {' '.join(ps)}" for a, ps in sorted(missing.items())) or "none"
+
+
 def manifest_tags(manifest: Mapping[str, Any]) -> dict[str, str]:
     window = manifest["training_window"]
     model = manifest["model"]
@@ -31,6 +35,9 @@ def manifest_tags(manifest: Mapping[str, Any]) -> dict[str, str]:
         ),
         "lineage.label_snapshots": _partitions(manifest["label_snapshots"]),
         "lineage.raw_snapshots": _partitions(manifest["raw_snapshots"]),
+        # Partitions of the window deleted from the store and skipped by the policy (a
+        # lineage recorded before there was such a policy has none).
+        "lineage.missing_partitions": _gaps(manifest.get("missing_partitions", {})),
         "lineage.training_set_sha256": manifest["training_set_sha256"],
         "lineage.manifest_sha256": manifest_hash(manifest),
         "feature_set.version": manifest["feature_set"]["version"],

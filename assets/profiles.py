@@ -106,6 +106,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         end = parts.key_at(parts.start_of(config.end_date or stored[-1]))
         n = parts.periods_for_days(rules.reference_window_days)
         window = [*reversed(parts.previous(end, n - 1)), end]
+        store.window(RAW, window)  # a partition stored once and deleted since: refused by name
         used, frames, excluded = {}, [], {}
         for key in window:
             if key not in stored:
@@ -193,9 +194,8 @@ def build(wf: Workflow) -> tuple[list, list]:
         drift that one partition's sample is too small to show."""
         rules = policy.load().drift
         store = storage.snapshots
-        stored = set(store.partitions(PROFILES))
         earlier = parts.previous(context.partition_key, rules.merged_partitions - 1)
-        keys = [k for k in earlier if k in stored]
+        keys, _ = store.window(PROFILES, earlier)  # one deleted since is refused by name
         merged = merge_profiles(
             [TableProfile.from_dict(profiles)]
             + [TableProfile.from_dict(store.read(PROFILES, k)) for k in keys]

@@ -44,6 +44,16 @@ before such a failure may remain; the aliases and ``champion_history`` are autho
 moves; it raises :class:`PromotionError` for a version that cannot be served, such as one whose
 feature set is no longer in the code.
 
+**Crash-safe.** A process killed between two of those writes (or a registry failing at that
+moment) would leave the aliases ahead of the records, and scoring reads ``@champion``. So each
+change first appends an *intent* to a log beside the lock (``<lock>.intents.jsonl``, fsynced:
+from, to, reason, actor, the state it starts from) and closes it once the registry agrees again.
+:func:`repair` (run by ``afterlaunch repair``, by the next promote or rollback before it reads
+the state, and by a sensor) resolves an open intent under the lock: if ``@champion`` already
+names the new version, scoring may have served it, so the change is completed (tags and history
+written); otherwise it is reverted (``@previous`` put back). Dagster's side (the `champion`
+materialization and its snapshot) is then recorded by `assets.champion_repair`.
+
 Every function returns the :class:`ChampionChange`; the caller records it in Dagster.
 """
 
@@ -63,6 +73,7 @@ from typing import Any
 
 from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
+from assets.promotion_intents import Intent, IntentLog, intent_log_path, new_intent_id
 from resources.registry import ModelRegistry, RegistryError
 
 CHAMPION = "champion"
@@ -73,10 +84,14 @@ LOCK_TIMEOUT_S = 30.0
 _POLL_S = 0.01
 _ANY: Any = object()  # expected_champion not given: no compare-and-swap
 
-# Test hook, never set in production code: called with "read" once the state has been read
-# (before any alias moves) and with "between" between the @previous and the @champion move.
-# A delay or a barrier there makes race windows deterministic.
+# Test hook, never set in production code: called at each step of a change, in order: "read"
+# (state read, nothing written), "intent" (intent recorded), "between" (@previous moved),
+# "moved" (@champion moved), "tagged" (version tags written), "committed" (history written,
+# intent not yet closed), "closed" (intent closed; the caller has not recorded the change
+# yet). A delay or a barrier there makes race windows deterministic; a pause followed by
+# kill -9 is a crash at that step.
 _pause: Callable[[str], None] | None = None
+STEPS = ("read", "intent", "between", "moved", "tagged", "committed", "closed")
 
 
 class PromotionError(RuntimeError):
@@ -96,9 +111,23 @@ class ChampionChange:
     approved_by: str | None
     gate: dict | None  # the gate decision summary passed in by the caller (verbatim)
     at: str  # ISO 8601, UTC
+    id: str | None = None  # the intent that planned it (None: recorded before intents existed)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What :func:`repair` did with an interrupted change."""
+
+    intent: Intent
+    outcome: str  # "completed" (the change is now fully on record) | "reverted"
+    change: ChampionChange | None  # the completed change (None when reverted)
+    said: str  # one sentence for a person
+
+
+OnRepair = Callable[[Resolution], None]
 
 
 # ---------------------------------------------------------------------- public API
@@ -117,6 +146,7 @@ def promote(
     expected_champion: str | None = _ANY,
     lock_timeout_s: float = LOCK_TIMEOUT_S,
     servable: Callable[[str, dict], None] | None = None,
+    on_repair: OnRepair | None = None,
 ) -> ChampionChange:
     """Make ``version`` the champion; the old champion (if any) becomes ``@previous``.
 
@@ -143,6 +173,7 @@ def promote(
         expected_champion=expected_champion,
         lock_timeout_s=lock_timeout_s,
         servable=servable,
+        on_repair=on_repair,
     )
 
 
@@ -157,6 +188,7 @@ def rollback(
     expected_champion: str | None = _ANY,
     lock_timeout_s: float = LOCK_TIMEOUT_S,
     servable: Callable[[str, dict], None] | None = None,
+    on_repair: OnRepair | None = None,
 ) -> ChampionChange:
     """Serve ``@previous`` again (or ``to``); the replaced champion becomes ``@previous``, so
     a second rollback toggles back. Raises PromotionError if there is no champion or no
@@ -191,6 +223,7 @@ def rollback(
         expected_champion=expected_champion,
         lock_timeout_s=lock_timeout_s,
         servable=servable,
+        on_repair=on_repair,
     )
 
 
@@ -269,6 +302,7 @@ def _change(
     expected_champion: str | None,
     lock_timeout_s: float,
     servable: Callable[[str, dict], None] | None = None,
+    on_repair: OnRepair | None = None,
 ) -> ChampionChange:
     if not str(actor).strip() or not str(reason).strip():
         raise PromotionError(f"a {action} needs a non-empty actor and reason")
@@ -277,21 +311,21 @@ def _change(
     if gate is not None:
         _gate_json(gate)  # bad input is refused before anything moves
 
+    intents = IntentLog(intent_log_path(lock_path))
     with _exclusive(Path(lock_path), lock_timeout_s, holder=f"{action} by {actor}"):
         # Stamped inside the lock (unless the caller's clock gave a time): `at` orders changes.
         moment = (at or datetime.now(UTC)).astimezone(UTC)
-        try:
-            champion = registry.version_for_alias(CHAMPION)
-            previous = registry.version_for_alias(PREVIOUS)
-            history = champion_history(registry)
-        except RegistryError as exc:
-            raise PromotionError(f"{action}: reading the current champion failed: {exc}") from exc
+        # A change interrupted earlier is resolved first: building on it would be refused.
+        resolution = _resolve(registry, intents, moment)
+        if resolution is not None and on_repair is not None:
+            on_repair(resolution)
+        champion, previous, history = _state(registry, action)
         drift = _tail_problems(history, champion=champion, previous=previous)
         if drift:
             raise PromotionError(
                 f"{action} refused: {drift[0]}. An alias was moved outside promote/rollback "
-                "(MLflow UI or API) or a change was interrupted: set the aliases back to the "
-                "recorded state in MLflow, then retry"
+                "(MLflow UI or API): set the aliases back to the recorded state in MLflow, "
+                "then retry"
             )
         if expected_champion is not _ANY and expected_champion != champion:
             raise PromotionError(
@@ -314,20 +348,158 @@ def _change(
             approved_by=approved_by,
             gate=gate,
             at=moment.isoformat(),
+            id=new_intent_id(),
         )
         history_text = _history_text(history, change)
-        if _pause is not None:
-            _pause("read")
+        _step("read")
 
-        _switch(registry, change, old_previous=previous, at=moment)
+        intent = Intent(change.id, change.as_dict(), champion, previous, len(history))
+        intents.record_intent(intent)
+        _step("intent")
+        try:
+            _switch(registry, change, old_previous=previous, at=moment)
+        except PromotionError as exc:
+            _close_if_restored(registry, intents, intent, moment, str(exc))
+            raise
+        _step("moved")
         try:
             _mirror(registry, change, history_text)
         except Exception as exc:
             restored = _restore(registry, change, old_previous=previous, at=moment)
+            _close_if_restored(registry, intents, intent, moment, f"recording failed: {exc}")
             raise PromotionError(
                 f"{action} to version {target}: recording the change failed ({exc}); {restored}"
             ) from exc
+        _step("committed")
+        intents.close(change.id, "completed", at=moment.isoformat(), note=change.reason)
+        _step("closed")
     return change
+
+
+def repair(
+    registry: ModelRegistry,
+    *,
+    lock_path: Path,
+    at: datetime | None = None,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+) -> Resolution | None:
+    """Resolve the newest interrupted change (None when there is none): under the lock, so a
+    change still running is waited for, never repaired under its feet."""
+    intents = IntentLog(intent_log_path(lock_path))
+    if intents.open_intent() is None:
+        return None
+    with _exclusive(Path(lock_path), lock_timeout_s, holder="repair"):
+        return _resolve(registry, intents, (at or datetime.now(UTC)).astimezone(UTC))
+
+
+def open_intent(lock_path: Path) -> Intent | None:
+    """The interrupted change waiting for :func:`repair`, if any (read without the lock: a
+    change in progress shows here too)."""
+    return IntentLog(intent_log_path(lock_path)).open_intent()
+
+
+def last_completed(lock_path: Path) -> Intent | None:
+    return IntentLog(intent_log_path(lock_path)).last_completed()
+
+
+def change_in_progress(lock_path: Path) -> bool:
+    """True while a promote, rollback or repair holds the lock (its intent is legitimately
+    open then)."""
+    if not Path(lock_path).exists():
+        return False
+    fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _step(point: str) -> None:
+    if _pause is not None:
+        _pause(point)
+
+
+def _state(registry: ModelRegistry, action: str) -> tuple[str | None, str | None, list[dict]]:
+    try:
+        return (
+            registry.version_for_alias(CHAMPION),
+            registry.version_for_alias(PREVIOUS),
+            champion_history(registry),
+        )
+    except RegistryError as exc:
+        raise PromotionError(f"{action}: reading the current champion failed: {exc}") from exc
+
+
+def _close_if_restored(
+    registry: ModelRegistry, intents: IntentLog, intent: Intent, at: datetime, note: str
+) -> None:
+    """A failed change closes its intent as reverted only if the aliases are back where they
+    were; otherwise the intent stays open for :func:`repair`."""
+    try:
+        back = (registry.version_for_alias(CHAMPION), registry.version_for_alias(PREVIOUS)) == (
+            intent.champion_before,
+            intent.previous_before,
+        )
+    except RegistryError:
+        back = False
+    if back:
+        intents.close(intent.id, "reverted", at=at.isoformat(), note=note)
+
+
+def _resolve(registry: ModelRegistry, intents: IntentLog, at: datetime) -> Resolution | None:
+    """Complete or revert the open intent so that the aliases and the MLflow history agree.
+
+    Rule: if ``@champion`` already names the new version, scoring may have served it, so the
+    change is completed (history and tags written: the record says what served). If it still
+    names the old champion, the change never took effect and is reverted (``@previous`` put
+    back). Anything else was moved by someone else and is refused, naming both states."""
+    intent = intents.open_intent()
+    if intent is None:
+        return None
+    change = ChampionChange(**intent.change)
+    champion, previous, history = _state(registry, "repair")
+    recorded = bool(history) and history[-1].get("id") == intent.id
+    if recorded or (champion == change.version and champion != intent.champion_before):
+        if previous != change.previous_version:
+            _put_alias(registry, PREVIOUS, change.previous_version, change, at)
+        if champion != change.version:  # recorded, then moved by hand: not ours to guess
+            raise PromotionError(
+                f"cannot repair {intent.describe()}: it is recorded but @champion is {champion}"
+            )
+        if recorded:
+            _mirror_tags(registry, change)
+        else:
+            _mirror(registry, change, _history_text(history, change))
+        outcome, said = (
+            "completed",
+            (
+                f"completed the interrupted {intent.describe()}: @champion={change.version} was "
+                "already serving, so the change is now on record"
+            ),
+        )
+    elif champion == intent.champion_before:
+        if previous != intent.previous_before:
+            _put_alias(registry, PREVIOUS, intent.previous_before, change, at)
+        outcome, said = (
+            "reverted",
+            (
+                f"reverted the interrupted {intent.describe()}: @champion had not moved, "
+                f"@previous is {intent.previous_before} again"
+            ),
+        )
+    else:
+        raise PromotionError(
+            f"cannot repair {intent.describe()}: @champion is {champion}, neither the old "
+            f"champion nor the new one; an alias was moved outside Afterlaunch: set the aliases "
+            "in MLflow, then run repair again"
+        )
+    intents.close(intent.id, outcome, at=at.isoformat(), note=said)
+    return Resolution(intent, outcome, change if outcome == "completed" else None, said)
 
 
 def _switch(
@@ -343,8 +515,7 @@ def _switch(
             )
         except RegistryError as exc:
             raise PromotionError(f"{change.action}: moving @previous failed: {exc}") from exc
-    if _pause is not None:
-        _pause("between")
+    _step("between")
     try:
         registry.move_alias(CHAMPION, change.version, actor=change.actor, reason=note, at=at)
     except RegistryError as exc:
@@ -387,6 +558,13 @@ def _put_alias(
 
 
 def _mirror(registry: ModelRegistry, change: ChampionChange, history_text: str) -> None:
+    _mirror_tags(registry, change)
+    _step("tagged")
+    registry.set_model_tag(HISTORY_TAG, history_text)  # last: the commit record
+
+
+def _mirror_tags(registry: ModelRegistry, change: ChampionChange) -> None:
+    """The version tags (idempotent: a repair writes them again)."""
     registry.set_version_tags(
         change.version,
         {
@@ -399,7 +577,6 @@ def _mirror(registry: ModelRegistry, change: ChampionChange, history_text: str) 
     )
     if change.previous_version is not None:
         registry.set_version_tags(change.previous_version, {"champion.demoted_at": change.at})
-    registry.set_model_tag(HISTORY_TAG, history_text)  # last: the commit record
 
 
 def _gate_json(gate: dict) -> str:

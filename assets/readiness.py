@@ -26,6 +26,7 @@ from dagster import (
 
 from assets.check_history import evaluations
 from assets.history import latest_metadata
+from assets.ingestion import RAW_CHECK_NAMES
 from assets.labels import label_schema
 from assets.metadata import table
 from assets.names import (
@@ -75,10 +76,7 @@ def build(wf: Workflow) -> tuple[list, list]:
     schema = label_schema(wf)
     raw_key = wf.key(RAW)
     data_checks = (
-        [
-            AssetCheckKey(raw_key, n)
-            for n in ("raw_contract", "raw_volume", "raw_freshness", "raw_schema")
-        ]
+        [AssetCheckKey(raw_key, n) for n in RAW_CHECK_NAMES]
         + [AssetCheckKey(wf.key(LABELS), n) for n in ("labels_contract", "labels_integrity")]
         + [AssetCheckKey(wf.key(PROFILES), n) for n in ("drift", "merged_drift")]
         + [
@@ -106,8 +104,9 @@ def build(wf: Workflow) -> tuple[list, list]:
         )
 
     def read(store, asset: str, wanted: list[str]) -> pd.DataFrame:
-        stored = set(store.partitions(asset))
-        frames = [store.read(asset, d).assign(day=d) for d in wanted if d in stored]
+        # A partition stored once and deleted since is refused by name, not silently dropped.
+        stored, _ = store.window(asset, wanted)
+        frames = [store.read(asset, d).assign(day=d) for d in stored]
         frames = [f for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -140,7 +139,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         store = storage.snapshots
         key = context.partition_key
         day = parts.start_of(key).date()
-        scored = store.partitions(PREDICTIONS)
+        scored = store.written(PREDICTIONS)  # launch: the first day scored, deleted or not
         launch = date.fromisoformat(scored[0])
         previous = _previous(store, parts.shift(key, -1))
         month1_end = launch + timedelta(days=r.month1_days)
@@ -153,7 +152,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         if previous:
             pre = previous["layers"]["business"]["pre_deployment"]
         else:
-            pre_days = [d for d in store.partitions(FEEDBACK) if d <= launch.isoformat()]
+            pre_days = [d for d in store.written(FEEDBACK) if d <= launch.isoformat()]
             pre = adoption_summary(feedback(store, pre_days))
         recent = read(store, PREDICTIONS, keys(day - timedelta(days=r.history_days - 1), day))
         if len(recent):

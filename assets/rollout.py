@@ -226,16 +226,18 @@ def build(wf: Workflow) -> tuple[list, list]:
         # Earlier partitions from the store; this one's rows from this run (the store may hold an
         # older version of them).
         started = parts.key_at(datetime.fromisoformat(record["started"]))
-        days = [d for d in store.partitions(PREDICTIONS) if started <= d < context.partition_key]
-        frames = {d: store.read(PREDICTIONS, d) for d in days}
+        # Written, not only stored now: a day deleted since is refused by name, never dropped
+        # from the triggers' evidence in silence.
+        days = [d for d in store.written(PREDICTIONS) if started <= d < context.partition_key]
+        frames = {d: store.read(PREDICTIONS, d) for d in store.window(PREDICTIONS, days)[0]}
         frames[context.partition_key] = predictions
         ours = {d: f[f["rollout_id"] == rollout_id] for d, f in frames.items()}
         ours = {d: f for d, f in ours.items() if len(f)}
         rows = pd.concat([ours[d] for d in sorted(ours)], ignore_index=True)
         recent = sorted(ours)[-rules.rollout.trigger_window_days :]
         window = pd.concat([ours[d] for d in recent], ignore_index=True)
-        label_days = [d for d in store.partitions(LABELS) if started <= d <= context.partition_key]
-        raw = [store.read(LABELS, d) for d in label_days]
+        label_days = [d for d in store.written(LABELS) if started <= d <= context.partition_key]
+        raw = [store.read(LABELS, d) for d in store.window(LABELS, label_days)[0]]
         schema = label_schema(wf)
         labels = (
             pd.concat(raw, ignore_index=True)

@@ -36,7 +36,7 @@ from resources.clock import ClockResource
 from resources.code_version import current_code_version
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
-from resources.snapshots import content_hash
+from resources.snapshots import PartitionsMissing, content_hash
 from resources.storage import HomeStorage
 
 SCORE_PROFILE = "score_profile.json"
@@ -86,6 +86,21 @@ class LabelledWindow:
     rows: pd.DataFrame  # raw rows joined point-in-time with their labels (and SPLIT)
     counts: dict
     excluded: dict[str, str]  # partitions left out, and why
+    # asset -> partitions of the window stored once and deleted since, skipped by the policy
+    missing: dict[str, list[str]]
+
+
+def window_gaps(
+    store, windows: dict[str, list[str]], missing: str, policy_field: str
+) -> dict[str, list[str]]:
+    """Partitions of a window's assets that were stored and have since been deleted: refused
+    with their names and folders (policy `refuse`), or returned for the caller to record
+    (`skip`). Partitions never stored (before the source began, not yet ingested) are not
+    gaps: the window simply starts or ends without them."""
+    gone = {asset: found for asset, keys in windows.items() if (found := store.gone(asset, keys))}
+    if gone and missing != "skip":
+        raise PartitionsMissing(gone, f", or set policy {policy_field}: skip to go on without them")
+    return {asset: sorted(found) for asset, found in gone.items()}
 
 
 def labelled_window(
@@ -96,11 +111,18 @@ def labelled_window(
     start: str | None,
     exclude: frozenset[str],
     validation_fraction: float = 0.0,
+    missing: str = "refuse",
+    policy_field: str = "training.missing_partitions",
 ) -> LabelledWindow:
     """Clean raw partitions of the window ending with labels of `end`, joined point-in-time:
-    the one reading of a window that training, the test set and the weekly check share."""
+    the one reading of a window that training, the test set and the weekly check share.
+    `missing`: what a raw or label partition stored once and deleted since does (the policy
+    field `policy_field`): `refuse` fails naming it, `skip` leaves it out and lists it."""
     keys, label_keys, cutoff = window_keys(wf, end, days, start)
+    gaps = window_gaps(store, {RAW: keys, LABELS: label_keys}, missing, policy_field)
     raw, excluded = clean_window(wf, store, keys)
+    for key in gaps.get(RAW, []):
+        excluded[key] = "stored once, deleted since from the snapshot store (policy: skip)"
     snapshot_at, labels = read_window(store, wf, raw, label_keys)
     rows, counts = assemble_labelled(
         raw,
@@ -113,7 +135,7 @@ def labelled_window(
         exclude,
         final_at_event_time=wf.source.rows_final_at_event_time,
     )
-    return LabelledWindow(keys, label_keys, cutoff, raw, rows, counts, excluded)
+    return LabelledWindow(keys, label_keys, cutoff, raw, rows, counts, excluded, gaps)
 
 
 def build(wf: Workflow) -> tuple[list, list]:
@@ -139,10 +161,12 @@ def build(wf: Workflow) -> tuple[list, list]:
         hash) of each input went in."""
         rules = policy.load()
         store = storage.snapshots
-        label_stored = store.partitions(LABELS)
-        if not label_stored:
+        # Written, not only stored now: a deleted newest partition is named by the window
+        # below instead of silently moving its end a day back.
+        label_written = store.written(LABELS)
+        if not label_written:
             raise Failure(f"no {wf.name}/{LABELS} stored yet: materialize labels first")
-        end = config.end_date or label_stored[-1]
+        end = config.end_date or label_written[-1]
         held_out, eval_ref = frozenset(), None
         if store.partitions(EVAL_SET):
             eval_ref = store.current(EVAL_SET, None)
@@ -155,8 +179,15 @@ def build(wf: Workflow) -> tuple[list, list]:
             config.start_date,
             held_out,
             rules.training.validation_fraction,
+            missing=rules.training.missing_partitions,
+            policy_field="training.missing_partitions",
         )
         keys, label_keys, raw = window.keys, window.label_keys, window.raw
+        if window.missing:
+            context.log.warning(
+                "training without partitions deleted from the snapshot store (policy skip): %s",
+                window.missing,
+            )
         labelled, counts, excluded = window.rows, window.counts, window.excluded
         if not raw:
             raise Failure(
@@ -182,6 +213,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 k: store.current(LABELS, k).content_hash for k in label_keys if k in have_labels
             },
             "excluded_partitions": excluded,
+            "missing_partitions": window.missing,
             "eval_test_set_sha256": eval_ref.content_hash if eval_ref else None,
             "validation_fraction": rules.training.validation_fraction,
             "counts": counts,
@@ -196,6 +228,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "feature_set_version": fs.version,
                 "snapshot_manifest": MetadataValue.json(manifest),
                 "counts": MetadataValue.json(counts),
+                "missing_partitions": MetadataValue.json(window.missing),
             },
         )
 

@@ -105,7 +105,9 @@ def window_keys(
 
 def read_window(store, wf: Workflow, raw: dict[str, pd.DataFrame], label_keys: list[str]):
     """For the raw snapshots of a window: when each was taken, and the stored labels of the
-    window's label partitions in one frame (partitions not stored are left out)."""
+    given label partitions in one frame (partitions never stored are left out; the caller
+    decides first what a partition stored once and deleted since means, see
+    `assets.training.labelled_window`)."""
     have_labels = set(store.partitions(LABELS))
     frames = [store.read(LABELS, k) for k in label_keys if k in have_labels]
     frames = [f for f in frames if len(f)]

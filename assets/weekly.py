@@ -65,11 +65,30 @@ def build(wf: Workflow) -> tuple[list, list]:
             raise Failure("no baseline recorded: promote a champion first")
         baseline = store.read(BASELINE, None)
         previous = store.read(WEEKLY, None) if store.partitions(WEEKLY) else None
-        label_days = store.partitions(LABELS)
+        # Written, not only stored now: a deleted newest partition is named by the window
+        # instead of silently moving the week a day back.
+        label_days = store.written(LABELS)
+        if not label_days:
+            raise Failure(f"no {wf.name}/{LABELS} stored yet: the week needs known outcomes")
         week_end = config.week_end or label_days[-1]
         exclude = frozenset(eval_test_set[wf.entity.id].astype("str"))
-        window = labelled_window(wf, store, week_end, rules.evaluation.window_days, None, exclude)
+        window = labelled_window(
+            wf,
+            store,
+            week_end,
+            rules.evaluation.window_days,
+            None,
+            exclude,
+            missing=rules.evaluation.missing_partitions,
+            policy_field="evaluation.missing_partitions",
+        )
         keys, week = window.keys, window.rows
+        if window.missing:
+            context.log.warning(
+                "judging the week without partitions deleted from the snapshot store "
+                "(policy skip): %s",
+                window.missing,
+            )
         if week.empty:
             raise Failure(f"no labelled rows for the week {keys[0]} .. {keys[-1]}")
         model = load_served(wf, registry, version)
@@ -109,6 +128,8 @@ def build(wf: Workflow) -> tuple[list, list]:
             "drop_started": first_day_below(
                 {k: v for k, v in daily.items() if v is not None}, floor
             ),
+            # asset -> partitions of the week deleted from the store, skipped by the policy
+            "missing_partitions": window.missing,
         }
         context.log.info(
             "champion %s task success %.3f this week (baseline %.3f)",
@@ -125,6 +146,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "task_success_baseline": value["baseline"],
                 "task_success_test_set": fixed.value,
                 "rows": len(week),
+                "missing_partitions": MetadataValue.json(window.missing),
                 "detail": MetadataValue.json(value),
             },
         )
@@ -150,6 +172,9 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "drop_started": weekly_evaluation["drop_started"] or "",
                 "drop_points": {k: round(v, 2) for k, v in judgement.drops.items()},
                 "allowed_drop_points": allowed,
+                "missing_partitions": MetadataValue.json(
+                    weekly_evaluation.get("missing_partitions") or {}
+                ),
             },
         )
 

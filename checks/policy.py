@@ -18,7 +18,7 @@ import copy
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -34,8 +34,58 @@ class VolumeRules(_Strict):
 
     warn_drop: float = Field(0.15, description="WARN when the count is this fraction below")
     error_drop: float = Field(0.30, description="ERROR when the count is this fraction below")
+    # A surge is judged as a ratio over the median: organic surges (an outage, a campaign)
+    # rarely triple a weekday, while a replayed or doubled export does at least that.
+    warn_rise: float = Field(
+        1.5, gt=1, description="WARN when the count is this many times the expected count"
+    )
+    error_rise: float = Field(
+        3.0, gt=1, description="ERROR when the count is this many times the expected count"
+    )
     history_weeks: int = Field(4, description="how many earlier same weekdays form the median")
     min_history: int = Field(1, description="fewer earlier same weekdays: no judgement yet")
+
+    @model_validator(mode="after")
+    def _rise_thresholds_in_order(self) -> VolumeRules:
+        if self.error_rise < self.warn_rise:
+            raise ValueError("volume.error_rise must not be below volume.warn_rise")
+        return self
+
+
+class RepeatRules(_Strict):
+    """Entity ids of a partition already delivered in an earlier one (a re-sent batch)."""
+
+    lookback_days: int = Field(
+        7,
+        ge=0,
+        description="days of earlier partitions whose ids are searched; 0 turns the check off "
+        "(an entity legitimately observed again in later partitions)",
+    )
+    error_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="ERROR when this share of the rows or more was seen before; fewer, but "
+        "any, is a WARN",
+    )
+
+
+class EventTimeRules(_Strict):
+    """Rows whose event time lies before the partition's start (misdated or replayed rows;
+    rows after its end are the freshness check's)."""
+
+    early_tolerance_hours: float = Field(
+        24.0,
+        ge=0,
+        description="a row this many hours before the partition's start is a late arrival, "
+        "not an error; older rows are counted",
+    )
+    error_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="ERROR when this share of the rows or more is older; fewer, but any, is a WARN",
+    )
 
 
 class FreshnessRules(_Strict):
@@ -80,6 +130,12 @@ class TrainingRules(_Strict):
     """How a challenger is trained; everything here is recorded as the model's lineage."""
 
     window_days: int = Field(28, description="days of labelled rows in a training set")
+    missing_partitions: Literal["refuse", "skip"] = Field(
+        "refuse",
+        description="a raw or label partition of the window (or of the test set's pool) that "
+        "was stored and has since been deleted: `refuse` fails naming it; `skip` trains "
+        "without it and records the gap in the model's lineage",
+    )
     validation_fraction: float = Field(0.2, description="newest share of rows held out")
     min_rows: int = Field(2000, description="fewer labelled rows: refuse to train")
     model_family: str = Field(
@@ -148,6 +204,15 @@ class GateRules(_Strict):
     require_approval: bool = Field(
         False, description="high-risk switch: a passing challenger awaits a human's approval"
     )
+    # 30: the scheduled retraining is monthly, so a newer verdict normally exists by then; and
+    # the default rollout (2 shadow + 14 canary days, up to 3 more waiting for labels) ends
+    # well inside it. A verdict in a rollout is aged only until the rollout started.
+    verdict_max_age_days: int = Field(
+        30,
+        ge=0,
+        description="a verdict older than this many days (by the workflow's clock) is not "
+        "acted on: promote, approve and the automatic promotion ask for a new evaluation",
+    )
 
     @model_validator(mode="after")
     def _judged_metrics_are_evaluated(self) -> GateRules:
@@ -180,6 +245,12 @@ class EvaluationRules(_Strict):
     )
     window_days: int = Field(
         7, ge=1, description="days of labelled production the weekly evaluation judges"
+    )
+    missing_partitions: Literal["refuse", "skip"] = Field(
+        "refuse",
+        description="a partition of the weekly window that was stored and has since been "
+        "deleted: `refuse` fails naming it; `skip` judges without it and records the gap in "
+        "the evaluation's metadata",
     )
 
     @model_validator(mode="after")
@@ -424,6 +495,8 @@ class AlertRules(_Strict):
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
+    repeats: RepeatRules = RepeatRules()
+    event_time: EventTimeRules = EventTimeRules()
     freshness: FreshnessRules = FreshnessRules()
     drift: DriftRules = DriftRules()
     labels: LabelRules = LabelRules()

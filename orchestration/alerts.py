@@ -12,6 +12,7 @@ from assets.check_history import Evaluation
 from assets.workflow import Workflow
 from checks.policy import AlertRules
 from resources.alerts import Alert
+from resources.masking import mask
 
 ROLES = ("data_engineer", "model_owner", "domain_owner")
 
@@ -31,12 +32,14 @@ def alert_key(evaluation: Evaluation) -> str:
 
 
 def alert_payload(evaluation: Evaluation) -> dict:
+    """What an alert says; a check's description may quote a URL (a source's), so it is masked
+    before it reaches the outbox or a chat channel."""
     return {
         "asset": evaluation.asset,
         "check": evaluation.check,
         "partition": evaluation.partition,
         "severity": evaluation.severity,
-        "description": evaluation.description,
+        "description": mask(evaluation.description),
         "run_id": evaluation.run_id,
     }
 

@@ -24,7 +24,13 @@ def _workflow(args: argparse.Namespace):
 def _activate(args: argparse.Namespace):
     """The home and the chosen workflow, with this process pointed at both."""
     wf = _workflow(args)
-    return activate(resolve_home(args.home), wf), wf
+    return _home(args, wf), wf
+
+
+def _home(args: argparse.Namespace, wf=None):
+    """The home, activated: a folder that is not one yet is refused unless --create says to
+    make it (a mistyped --home would otherwise start an empty home and act on it)."""
+    return activate(resolve_home(args.home), wf, create=args.create)
 
 
 def _days(start: str, end: str | None) -> list[str]:
@@ -52,6 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from orchestration.scenario import load_scenario
+    from resources.masking import mask
 
     home, wf = _activate(args)
     if wf.simulation is None:
@@ -62,7 +69,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     url = home.source_url_for(wf)
     first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     wf.simulation.write_source(url, args.seed, first, last, incidents)
-    log.info("wrote %d days of %s source data", len(days), wf.name)
+    log.info("wrote %d days of %s source data to %s", len(days), wf.name, mask(url, url))
     return 0
 
 
@@ -94,16 +101,44 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     days = parts.keys_between(
         datetime.combine(first, datetime.min.time()), datetime.combine(last, datetime.min.time())
     )
-    worst = 0
+    defs = definitions(wf)
+    selected = defs.resolve_job_def(job).asset_layer.selected_asset_keys
+    assets = sorted("/".join(k.path[1:]) for k in selected)
+    codes = set()
     for number, key in enumerate(days, 1):
-        outcome = run_job(definitions(wf), instance, job, key)
+        outcome = run_job(defs, instance, job, key)
         for check in outcome.checks:
             if check.level != "ok":
                 print(f"{key} {check.check:<24} {check.level.upper():<5} {check.description}")
+        code, verdict = _ingest_verdict(outcome, assets)
+        if verdict:
+            print(f"{key} {verdict}")
         log.info("%d/%d %s %s", number, len(days), key, "ok" if outcome.success else "FAILED")
-        worst = max(worst, 0 if outcome.success else 1)
+        codes.add(code)
     log.info("home: %s", home.root)
-    return worst
+    # A step's error outranks a stop by the data checks: it says the run itself broke.
+    return EXIT_STEP_FAILED if EXIT_STEP_FAILED in codes else max(codes, default=0)
+
+
+# `afterlaunch ingest` exit codes (2 is argparse's, for a mistyped command line).
+EXIT_STEP_FAILED = 1  # a step failed by error (no batch landed, the source unreadable, ...)
+EXIT_BLOCKED = 3  # the data checks failed with ERROR: nothing downstream was built
+
+
+def _ingest_verdict(outcome, assets: list[str]) -> tuple[int, str]:
+    """The exit code of one partition's run of the job building `assets` and, when not 0,
+    the sentence that says why."""
+    if outcome.success:
+        return 0, ""
+    if outcome.step_errors:
+        errors = "; ".join(f"{step}: {reason}" for step, reason in outcome.step_errors.items())
+        return EXIT_STEP_FAILED, f"FAILED (exit {EXIT_STEP_FAILED}): {errors}"
+    stopped = sorted({c.check for c in outcome.checks if c.level == "error"})
+    unbuilt = ", ".join(a for a in assets if a not in outcome.materialized) or "none"
+    return EXIT_BLOCKED, (
+        f"BLOCKED (exit {EXIT_BLOCKED}): ERROR {', '.join(stopped) or 'check'} stopped what is "
+        f"downstream; not built: {unbuilt}"
+    )
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -222,65 +257,53 @@ def _champion_summary(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    status = _run(
-        args,
-        "change_champion",
-        {
-            "champion": {
-                "action": "promote",
-                "version": args.version,
-                "reason": args.reason,
-                "actor": args.actor,
-            }
-        },
-    )
+def _change_champion(args: argparse.Namespace, action: str, **config) -> int:
+    """One run of change_champion that expects the champion serving when the command started
+    (or `--expect-champion`): a change made meanwhile by someone else fails it, naming the
+    champion found, instead of being silently undone."""
+    from assets.decisions import NO_CHAMPION
+
+    expected = args.expect_champion
+    if expected is None:
+        home, wf = _activate(args)
+        expected = _registry(home, wf).version_for_alias("champion") or NO_CHAMPION
+    log.info("%s expects @champion=%s", action, expected)
+    change = {"action": action, "reason": args.reason, "actor": args.actor, **config}
+    status = _run(args, "change_champion", {"champion": {**change, "expected_champion": expected}})
     _champion_summary(args)
     return status
+
+
+EXPECT_HELP = (
+    "the champion this decision replaces ('none': no champion yet); default: the one serving "
+    "when the command starts. Another found under the lock refuses the change"
+)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    return _change_champion(args, "promote", version=args.version)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    status = _run(
-        args,
-        "change_champion",
-        {
-            "champion": {
-                "action": "rollback",
-                "to_version": args.to,
-                "reason": args.reason,
-                "actor": args.actor,
-            }
-        },
-    )
-    _champion_summary(args)
-    return status
+    return _change_champion(args, "rollback", to_version=args.to)
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    import getpass
+    """Record the approval of VERSION's verdict awaiting approval, in Afterlaunch's own store,
+    then promote it. A verdict that asked for no approval, or a stale one, is refused."""
+    return _change_champion(args, "approve", version=args.version)
 
-    from resources.clock import ClockResource
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """After a crash: fail the runs a dead process left STARTED, complete or revert an
+    interrupted promote/rollback, record in Dagster what the registry holds."""
+    from orchestration.repair import repair_workflow
 
     home, wf = _activate(args)
-    actor = args.actor or getpass.getuser()
-    _registry(home, wf).set_version_tags(
-        args.version, {"approval.by": actor, "approval.at": ClockResource().now().isoformat()}
-    )
-    status = _run(
-        args,
-        "change_champion",
-        {
-            "champion": {
-                "action": "promote",
-                "version": args.version,
-                "approved_by": actor,
-                "reason": args.reason,
-                "actor": actor,
-            }
-        },
-    )
+    for line in repair_workflow(home, wf):
+        print(line)
     _champion_summary(args)
-    return status
+    return 0
 
 
 def cmd_flag(args: argparse.Namespace) -> int:
@@ -356,7 +379,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     names = workflow_names()
     if not (args.workflow or os.environ.get(DEFAULT_ENV)) and len(names) > 1:
-        home = activate(resolve_home(args.home))
+        home = _home(args)
         workflows = [load(name) for name in names]
         if args.json:
             found = [document(latest(home, wf)) for wf in workflows]
@@ -406,7 +429,7 @@ def cmd_feature_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    home = activate(resolve_home(args.home))
+    home = _home(args)
     from orchestration.catalog import load, workflow_names
 
     for name in workflow_names():  # every location's source URL variable
@@ -427,20 +450,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_ui(args: argparse.Namespace) -> int:
-    home = activate(resolve_home(args.home))
+    from resources.masking import mask
+
+    home = _home(args)
     mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    command = [
-        mlflow,
-        "ui",
-        "--backend-store-uri",
-        home.mlflow_uri,
-        "--port",
-        str(args.port),
-        "--host",
-        args.host,
-    ]
-    log.info("starting: %s", " ".join(command))
-    os.execvpe(command[0], command, os.environ)
+    command = [mlflow, "ui", "--port", str(args.port), "--host", args.host]
+    # The store's URI may hold a password: the child reads it from the environment (its
+    # --backend-store-uri option's variable), never from argv, which `ps` shows to everyone.
+    uri = home.mlflow_uri
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    log.info("starting: %s (store %s)", " ".join(command), mask(uri, uri))
+    os.execvpe(command[0], command, env)
     return 0  # not reached
 
 
@@ -483,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--home", help="state folder (default: $AFTERLAUNCH_HOME or .afterlaunch)")
         p.add_argument(
+            "--create",
+            action="store_true",
+            help="make the home if the folder is not one yet (otherwise refused, so that a "
+            "mistyped --home starts nothing; demo always makes its home)",
+        )
+        p.add_argument(
             "--workflow",
             help="the workflow (default: the only one, or $AFTERLAUNCH_WORKFLOW)",
         )
@@ -502,7 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="scenario YAML whose incidents to inject")
     p.set_defaults(func=cmd_simulate)
 
-    p = with_home(sub.add_parser("ingest", help="snapshot and check days of the source"))
+    p = with_home(
+        sub.add_parser(
+            "ingest",
+            help="snapshot and check days of the source",
+            epilog=f"exit status: 0 every day built (WARN checks allowed); {EXIT_STEP_FAILED} a "
+            f"step failed by error; {EXIT_BLOCKED} an ERROR data check stopped what is "
+            "downstream (the raw snapshot is kept). Each day that is not 0 prints why.",
+        )
+    )
     p.add_argument("--start", required=True)
     p.add_argument("--end")
     p.add_argument("--raw-only", action="store_true", help="no profile/drift (no reference yet)")
@@ -539,19 +573,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version")
     p.add_argument("--reason", default="manual promotion")
     p.add_argument("--actor", help="who (default: your user name)")
+    p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_promote)
 
     p = with_home(sub.add_parser("rollback", help="back to the previous champion"))
     p.add_argument("--to", help="roll back to this version instead of the previous champion")
     p.add_argument("--reason", default="manual rollback")
     p.add_argument("--actor", help="who (default: your user name)")
+    p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_rollback)
 
     p = with_home(sub.add_parser("approve", help="approve VERSION (high-risk mode) and promote"))
     p.add_argument("version")
     p.add_argument("--reason", default="approved after review")
     p.add_argument("--actor", help="who approves (default: your user name)")
+    p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_approve)
+
+    p = with_home(
+        sub.add_parser("repair", help="after a crash: make what serves and its record agree")
+    )
+    p.set_defaults(func=cmd_repair)
 
     p = with_home(sub.add_parser("flag", help="show or flip the serving flag: off | on | pin V"))
     p.add_argument("state", nargs="?", choices=["on", "off", "pin"])

@@ -1,5 +1,6 @@
 """The home folder: one place for a deployment's local state.
 
+<home>/afterlaunch-home.json   where the home was last activated (to notice a copy or a move)
 <home>/dagster/      DAGSTER_HOME (SQLite instance unless a dagster.yaml there says otherwise)
 <home>/mlflow/       the MLflow store (one registered model per workflow)
 <home>/source.db     a simulated source (when the workflow's source URL variable is not set)
@@ -14,10 +15,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from orchestration.home_instance import INSTANCE_YAML, ensure_instance, legacy_root
+from orchestration.home_relocate import RECORD, follow_move, record_root, recorded_root
 
 DEFAULT_HOME = ".afterlaunch"
 DEFAULT_SOURCE_ENV = "AFTERLAUNCH_SOURCE_URL"
@@ -32,20 +35,23 @@ ENV_VARS = (
     "AFTERLAUNCH_ALERT_WEBHOOK",
 )
 
-# Embedded instance: SQLite under DAGSTER_HOME. The event log is one consolidated database
-# rather than Dagster's default of one new database file per run: the demo makes a hundred
-# short runs, and creating a schema for each was most of a run's cost.
-_EMBEDDED_INSTANCE = """\
-# Embedded Dagster instance written by afterlaunch: SQLite storage under this folder.
-# Production uses the repository's dagster.yaml (Postgres) instead.
-telemetry:
-  enabled: false
-event_log_storage:
-  module: dagster._core.storage.event_log
-  class: ConsolidatedSqliteEventLogStorage
-  config:
-    base_dir: {history}
-"""
+# The values activate() derived from the home it last activated (not a person's settings):
+# activating another home in the same process derives its own instead of keeping the first's.
+_DERIVED: dict[str, str] = {}
+_DERIVED_FROM: list[Path] = []
+
+
+class HomeMissing(SystemExit):
+    """The folder is not an afterlaunch home and nobody asked to make one: a mistyped --home
+    would otherwise start an empty home and act on it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        why = "no such folder" if not root.exists() else f"no {RECORD} or dagster/{INSTANCE_YAML}"
+        super().__init__(
+            f"{root} is not an afterlaunch home ({why}): check --home, or pass --create to make "
+            "a new home there"
+        )
 
 
 class SourceUrlMissing(SystemExit):
@@ -118,23 +124,48 @@ def resolve_home(home: str | os.PathLike | None = None) -> Home:
     return Home(Path(chosen).expanduser().resolve())
 
 
-def activate(home: Home, wf=None) -> Home:
+def is_home(root: Path) -> bool:
+    """A folder activate() has made a home: its record, or (a home from before the record)
+    its Dagster instance file."""
+    return (root / RECORD).is_file() or (root / "dagster" / INSTANCE_YAML).is_file()
+
+
+def activate(home: Home, wf=None, *, create: bool = True) -> Home:
     """Create the home's folders and point this process (and Dagster) at them; with a
-    workflow, its source URL variable too."""
+    workflow, its source URL variable too. With create=False (the CLI without --create) a
+    folder that is not yet a home is refused (:class:`HomeMissing`) before anything is
+    written. A home activated from another folder than it was last (a copy, a restore, a move)
+    first makes its MLflow store name its own folder (orchestration/home_relocate.py)."""
+    if not create and not is_home(home.root):
+        raise HomeMissing(home.root)
+    if _DERIVED_FROM != [home.root]:
+        for var, value in _DERIVED.items():
+            if os.environ.get(var) == value:
+                del os.environ[var]
+        _DERIVED.clear()
+        _DERIVED_FROM[:] = [home.root]
+    previous = recorded_root(home.root) or legacy_root(home.dagster_home)
     home.dagster_home.mkdir(parents=True, exist_ok=True)
     home.reports.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home.dagster_home / "dagster.yaml"
-    if not instance_yaml.exists():
-        history = home.dagster_home / "history"
-        instance_yaml.write_text(_EMBEDDED_INSTANCE.format(history=json.dumps(str(history))))
-    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
-    os.environ["AFTERLAUNCH_HOME"] = str(home.root)
-    os.environ["AFTERLAUNCH_SOURCE_URL"] = home.source_url
-    os.environ["AFTERLAUNCH_MLFLOW_URI"] = home.mlflow_uri
-    os.environ["AFTERLAUNCH_MLFLOW_ARTIFACTS"] = home.mlflow_artifacts
+    ensure_instance(home.dagster_home, home.root)
+    if previous is not None and previous != home.root:
+        follow_move(home.root, previous)
+    if previous != home.root or not (home.root / RECORD).exists():
+        record_root(home.root)
+    values = {
+        "DAGSTER_HOME": str(home.dagster_home),
+        "AFTERLAUNCH_HOME": str(home.root),
+        "AFTERLAUNCH_SOURCE_URL": home.source_url,
+        "AFTERLAUNCH_MLFLOW_URI": home.mlflow_uri,
+        "AFTERLAUNCH_MLFLOW_ARTIFACTS": home.mlflow_artifacts,
+    }
     if wf is not None:
         home.workflow_root(wf.name).mkdir(parents=True, exist_ok=True)
-        os.environ[wf.source.url_env] = home.source_url_for(wf)
+        values[wf.source.url_env] = home.source_url_for(wf)
+    for var, value in values.items():
+        if var in ("DAGSTER_HOME", "AFTERLAUNCH_HOME") or var not in os.environ:
+            _DERIVED[var] = value  # from the home, not a setting kept from the environment
+        os.environ[var] = value
     # Empty: alerts go to the log and the outbox only. A deployment sets a webhook URL.
     os.environ.setdefault("AFTERLAUNCH_ALERT_WEBHOOK", "")
     if "://" not in home.mlflow_artifacts:

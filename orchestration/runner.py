@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 
 from dagster import DagsterInstance, Definitions
 
+from orchestration.run_owners import owner_tags
+
 log = logging.getLogger("afterlaunch")
 
 
@@ -79,7 +81,8 @@ def run_job(
         partition_key=partition,
         run_config=config,
         raise_on_error=False,
-        tags=tags,
+        # The owner's pid: a run left STARTED by a killed process can be told apart and failed.
+        tags={**owner_tags(), **(tags or {})},
     )
     checks = [
         CheckOutcome(

@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from assets import names as n
+from assets.champion_repair import repair_needed
 from assets.check_history import HISTORY_LIMIT, evaluations
 from assets.evaluation import find_evaluation
 from assets.history import latest_metadata, latest_unpartitioned
@@ -360,6 +361,21 @@ class _Sensors:
                 cursor=cursor,
             )
 
+        @sensor(job=jobs["change_champion"], minimum_interval_seconds=60, default_status=ON)
+        def champion_repair_sensor(context: SensorEvaluationContext, storage: HomeStorage):
+            """A promote or rollback a crash interrupted (or left unrecorded in Dagster) is
+            completed or reverted by a `change_champion` run with action `repair`."""
+            needed = repair_needed(context.instance, wf, storage)
+            if needed is None:
+                return SkipReason("the champion's aliases, history and record agree")
+            key, reason = needed
+            config = {"ops": {wf.op(n.CHAMPION): {"config": {"action": "repair"}}}}
+            return RunRequest(
+                run_key=key,
+                run_config=config,
+                tags={**sensors.tags, TRIGGER_TAG: "repair", REASON_TAG: reason[:250]},
+            )
+
         return [
             drift_retraining_sensor,
             label_retraining_sensor,
@@ -367,6 +383,7 @@ class _Sensors:
             challenger_sensor,
             rollout_sensor,
             alert_sensor,
+            champion_repair_sensor,
         ]
 
     def rollout_request(self, job: str, key: str, config: dict, reason: str) -> RunRequest:

@@ -2,6 +2,11 @@
 
 An alert is written to the outbox before anything is sent, and leaves the pending state only
 when the webhook answered 2xx: a webhook that is down loses nothing, the next tick retries.
+
+A webhook URL is a secret (its path or query is the credential): it lives only in its
+environment variable. Every message this module raises or stores is masked first
+(:func:`resources.masking.mask`), with the URL's own secrets blanked wherever they appear (an
+HTTP library quotes the path without the host).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pathlib import Path
 import requests
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from resources.masking import mask
 
 SCHEMA = """
 create table if not exists alerts (
@@ -39,6 +46,11 @@ def outbox_path(home: str | Path, workflow: str) -> Path:
 
 class AlertDeliveryError(RuntimeError):
     pass
+
+
+def _stored(payload: dict) -> str:
+    """The payload as the outbox keeps it: JSON, with any URL in its texts masked."""
+    return mask(json.dumps(payload, sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ class AlertOutbox:
             cursor = db.execute(
                 "insert or ignore into alerts (key, owner, severity, delivery, created_at, payload)"
                 " values (?, ?, ?, ?, ?, ?)",
-                (key, owner, severity, delivery, created_at, json.dumps(payload, sort_keys=True)),
+                (key, owner, severity, delivery, created_at, _stored(payload)),
             )
             return cursor.rowcount == 1
 
@@ -108,7 +120,7 @@ class AlertOutbox:
         with closing(self._connect()) as db, db:
             db.executemany(
                 "update alerts set attempts = attempts + 1, last_error = ? where id = ?",
-                [(error[:500], i) for i in ids],
+                [(mask(error)[:500], i) for i in ids],
             )
 
 
@@ -123,12 +135,24 @@ class AlertWebhook(ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.url)
 
+    @property
+    def masked_url(self) -> str:
+        return mask(self.url, self.url)
+
+    def _masked(self, text: str) -> str:
+        return mask(text, self.url)
+
     def send(self, message: dict) -> None:
         try:
             response = requests.post(self.url, json=message, timeout=self.timeout_s)
         except requests.RequestException as err:
-            raise AlertDeliveryError(f"webhook unreachable: {type(err).__name__}: {err}") from err
+            # Not chained: the library's exception quotes the URL's secret path and query.
+            raise AlertDeliveryError(
+                f"webhook {self.masked_url} unreachable: "
+                + self._masked(f"{type(err).__name__}: {err}")
+            ) from None
         if not 200 <= response.status_code < 300:
             raise AlertDeliveryError(
-                f"webhook answered HTTP {response.status_code}: {response.text[:200]}"
+                f"webhook {self.masked_url} answered HTTP {response.status_code}: "
+                + self._masked(response.text[:200])
             )

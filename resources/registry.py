@@ -21,6 +21,17 @@ What it does, and the MLflow 3.17 facts it relies on:
 * An unreachable store fails fast: database URIs are probed with one short connection before
   MLflow's own engine (which retries for ~100 s); HTTP calls in :meth:`check_reachable` run with
   no retries and a short timeout. ``log_and_register`` and ``move_alias`` call it first.
+* A lost store is not recreated: SQLAlchemy and MLflow create a missing SQLite file (and an
+  empty schema) on first connection, so a deleted ``mlflow.db`` used to come back empty and
+  every version "not found". The probe refuses a missing SQLite file when the artifact root
+  holds runs or logged models (:class:`StoreMissing`); a brand-new store (no file, no
+  artifacts) is still created on first use.
+* Models are stored and loaded as skops only (see :mod:`resources.model_format`):
+  ``load_model`` downloads the version's MLmodel file first, refuses any other format naming
+  the version and the format, then loads the skops file with the project's allow-list, never
+  the one the MLmodel file carries. ``log_and_register`` refuses a model holding a type outside
+  that list before logging, and checks after logging that the stored model is skops and
+  loads back with the same outputs. MLflow's pickle gate is set off for the process on import.
 * Every failure surfaces as :class:`RegistryError`, naming the password-masked URI and what
   failed. Nothing is swallowed and no method falls back to a default.
 
@@ -43,11 +54,11 @@ from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 import mlflow
 import mlflow.sklearn
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -61,6 +72,7 @@ from mlflow.environment_variables import (
 )
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking._model_registry import utils as _registry_utils
 from mlflow.tracking._tracking_service import utils as _tracking_utils
 from mlflow.utils.validation import (
@@ -72,6 +84,13 @@ from mlflow.utils.validation import (
 )
 from pydantic import Field
 
+from resources import model_format
+from resources.masking import mask, secrets_in
+
+# Before any model is loaded in this process: MLflow's loaders deserialize pickles (and skops
+# with the artifact's own trusted types) while this is true, its default.
+model_format.forbid_pickle_loading()
+
 READY = "READY"
 MODEL_ARTIFACT_NAME = "model"
 CHECK_TIMEOUT_S = 5  # per probe / HTTP request in check_reachable
@@ -82,6 +101,8 @@ _DATABASE_SCHEMES = {"sqlite", "postgresql", "postgres", "mysql", "mssql"}
 _MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.json$")
 _VERSION = re.compile(r"^[1-9][0-9]*$")
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # a run's folder in an artifact root
+_LOGGED_MODELS = "models"  # MLflow 3 keeps logged models under <artifact root>/models/m-<id>
 
 # The fluent API reads process-global URIs (and _scoped_env sets process-global environment
 # variables): one user at a time in this process.
@@ -92,6 +113,11 @@ _QUIET_DOWNLOADS = {MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name: "false"}
 
 class RegistryError(RuntimeError):
     """A registry operation failed. The message names the (password-masked) URI and the step."""
+
+
+class StoreMissing(RegistryError):
+    """A SQLite store file is gone while its artifact root shows it held runs: it must be
+    restored, not recreated empty."""
 
 
 @dataclass(frozen=True)
@@ -119,26 +145,12 @@ class AliasMove:
 
 
 def mask_uri(uri: str) -> str:
-    """The URI with any password replaced by ``***`` (userinfo and ``password=`` query)."""
-    try:
-        parts = urlsplit(uri)
-        masked = uri
-        if parts.password is not None:
-            userinfo = parts.netloc.rpartition("@")[0]
-            masked = masked.replace(f"{userinfo}@", f"{userinfo.split(':', 1)[0]}:***@", 1)
-        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", masked)
-    except ValueError:  # never echo an unparseable URI: it may hold a secret
-        return "<unparseable URI>"
+    """The URI with its secrets replaced by ``***`` (see :func:`resources.masking.mask`)."""
+    return mask(uri, uri)
 
 
 def _secrets_in(uri: str) -> list[str]:
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return [uri]
-    found = [parts.password] if parts.password else []
-    found += re.findall(r"(?i)(?:^|&)password=([^&#]+)", parts.query)
-    return sorted({v for s in found for v in (s, unquote(s)) if v}, key=len, reverse=True)
+    return secrets_in(uri)
 
 
 def _is_database_uri(uri: str) -> bool:
@@ -201,6 +213,21 @@ def _model_requirements() -> list[str]:
         except importlib_metadata.PackageNotFoundError:
             continue  # not installed here, so the model cannot depend on it
     return pins
+
+
+def _same_outputs(expected: Any, got: Any, predict_fn: str) -> None:
+    """A model read back from its skops file must answer as the trained one did."""
+    left, right = np.asarray(expected), np.asarray(got)
+    if left.shape == right.shape:
+        if left.dtype.kind in "fc" and right.dtype.kind in "fc":
+            if np.allclose(left, right, rtol=1e-12, atol=0, equal_nan=True):
+                return
+        elif np.array_equal(left, right):
+            return
+    raise RuntimeError(
+        f"the stored model's {predict_fn} differs from the trained model's on the input "
+        "example once read back from its skops file; nothing was registered"
+    )
 
 
 def _check_tags(kind: str, tags: Mapping[str, Any], key_limit: int, value_limit: int) -> None:
@@ -275,11 +302,13 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def _probe_databases(self, timeout_s: int) -> None:
         """One short connection per database URI, before MLflow's engine (which retries ~100 s)
-        and its first-use schema migrations."""
+        and its first-use schema migrations. Every client passes here first, so this is also
+        where a lost SQLite store (missing, or emptied) is refused before MLflow recreates it."""
         for uri in dict.fromkeys((self.tracking_uri, self._registry_uri)):
             if not _is_database_uri(uri):
                 continue
             url = sa.make_url(uri)
+            on_disk = False
             connect_args: dict[str, Any] = {}
             if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = timeout_s
@@ -290,13 +319,45 @@ class ModelRegistry(dg.ConfigurableResource):
                         raise ValueError(
                             f"SQLite path {database!r} is relative (use sqlite:////abs/path.db)"
                         )
+                    if not Path(database).exists():
+                        self._refuse_a_lost_store(uri, "is missing")
                     Path(database).parent.mkdir(parents=True, exist_ok=True)  # as MLflow does
+                    on_disk = True
             engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
             try:
                 with engine.connect() as conn:
-                    sa.inspect(conn).get_table_names()
+                    tables = sa.inspect(conn).get_table_names()
             finally:
                 engine.dispose()
+            if on_disk and not tables:  # new (just created above), or truncated
+                self._refuse_a_lost_store(uri, "holds no tables")
+
+    def _refuse_a_lost_store(self, uri: str, state: str) -> None:
+        """The SQLite file of ``uri`` is missing or empty: fine for a brand-new store, refused
+        when the artifact root holds runs or logged models (the store existed and was lost)."""
+        root = mask_uri(self.artifact_root)
+        try:
+            repository = get_artifact_repository(self._artifact_location())
+            names = [e.path.rsplit("/", 1)[-1] for e in repository.list_artifacts() if e.is_dir]
+            runs = sum(1 for name in names if _RUN_ID.match(name))
+            models = sum(
+                1
+                for entry in repository.list_artifacts(_LOGGED_MODELS)
+                if entry.is_dir and entry.path.rsplit("/", 1)[-1].startswith("m-")
+            )
+        except Exception as exc:
+            raise self._error(
+                f"looking in {root} for artifacts of the missing store {mask_uri(uri)} "
+                "(to tell a new store from a lost one)",
+                exc,
+            ) from exc
+        if runs or models:
+            raise StoreMissing(
+                f"the MLflow store at {mask_uri(uri)} {state} but {root} holds artifacts of "
+                f"{runs} run{'' if runs == 1 else 's'} and {models} logged "
+                f"model{'' if models == 1 else 's'}: restore it from backup; nothing was "
+                "recreated"
+            )
 
     def _client(self) -> MlflowClient:
         self._probe_databases(CHECK_TIMEOUT_S)
@@ -378,12 +439,17 @@ class ModelRegistry(dg.ConfigurableResource):
         description: str = "",
         trusted_types: list[str] | None = None,
     ) -> RegisteredVersion:
-        """Log one run (params, metrics, run tags, the sklearn model with signature and input
-        example, each JSON artifact) and register it as a new READY version tagged with
-        ``version_tags``. ``trusted_types`` lists the non-default classes the model holds that
-        skops may load back (skops refuses unknown types, which is the point of using it).
-        Does NOT move any alias. Raises RegistryError on any failure; the run
-        is then marked FAILED and no version is returned."""
+        """Log one run (params, metrics, run tags, the sklearn model in skops format with the
+        signature inferred on ``input_example``, each JSON artifact) and register it as a new
+        READY version tagged with ``version_tags``. Does NOT move any alias. Raises
+        RegistryError on any failure; the run is then marked FAILED and no version is returned.
+
+        Only what the project can load back is registered: a model holding a type outside the
+        project's skops allow-list (``resources.model_format.TRUSTED_TYPES``) is refused before
+        anything is logged, and the stored model must be skops and give the same outputs on
+        ``input_example`` once loaded back. ``trusted_types`` (what the caller expects the model
+        to hold beyond skops's defaults) widens nothing: a type outside the project's list is
+        refused even when listed there."""
         what = f"logging and registering a new version of {self.model_name!r}"
         with self._failing_as(f"{what} (checking the inputs)"):
             str_params = {str(k): str(v) for k, v in params.items()}
@@ -415,7 +481,10 @@ class ModelRegistry(dg.ConfigurableResource):
         # A classifier is served by its probabilities, a regressor by its predictions.
         predict_fn = "predict_proba" if hasattr(model, "predict_proba") else "predict"
         with self._failing_as(f"{what} (computing the signature with {predict_fn})"):
-            signature = infer_signature(input_example, getattr(model, predict_fn)(input_example))
+            outputs = getattr(model, predict_fn)(input_example)
+            signature = infer_signature(input_example, outputs)
+        with self._failing_as(f"{what} (checking its types against the skops allow-list)"):
+            needed = model_format.types_to_trust(model, "the model")
 
         run_id: str | None = None
         with self._failing_as(what), _fluent_uris(self.tracking_uri, self._registry_uri):
@@ -423,16 +492,25 @@ class ModelRegistry(dg.ConfigurableResource):
                 run_id = mlflow.active_run().info.run_id
                 mlflow.log_params(str_params)
                 mlflow.log_metrics(float_metrics)
+                # No input_example: MLflow would validate it by loading the model through its
+                # own loader, which the pickle gate refuses; the check below loads it our way.
                 info = mlflow.sklearn.log_model(
                     model,
                     name=MODEL_ARTIFACT_NAME,
                     signature=signature,
-                    input_example=input_example,
                     serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                    skops_trusted_types=list(trusted_types or []) or None,
+                    skops_trusted_types=needed or None,  # for MLflow's own check while saving
                     pip_requirements=_model_requirements(),
                     pyfunc_predict_fn=predict_fn,
                 )
+                # Read back as load_model will: a change of MLflow's defaults (a pickle) or a
+                # type skops saved differently is refused here, before any version exists.
+                stored = client.get_logged_model(info.model_id).artifact_location
+                try:
+                    reloaded = self._stored_model(stored, f"the model logged by run {run_id}")
+                except model_format.UnsafeModel as exc:
+                    raise self._error(what, str(exc)) from None
+                _same_outputs(outputs, getattr(reloaded, predict_fn)(input_example), predict_fn)
                 for name, text in texts.items():
                     client.log_text(run_id, text, name)
                 self._ensure_registered_model(client)
@@ -566,16 +644,38 @@ class ModelRegistry(dg.ConfigurableResource):
                 client.set_model_version_tag(self.model_name, version, key, value)
 
     def load_model(self, version_or_alias: str) -> Any:
-        """The sklearn model of a version ("3") or of an alias ("@champion")."""
+        """The sklearn model of a version ("3") or of an alias ("@champion"), read from its
+        skops file with the project's allow-list. A version stored in any other format is
+        refused, naming it and the format, before any of its model bytes are read."""
         text = str(version_or_alias).strip()
-        if text.startswith("@") and len(text) > 1:
-            uri = f"models:/{self.model_name}{text}"
-        else:
-            uri = f"models:/{self.model_name}/{self._version_str(text)}"
+        alias = text[1:] if text.startswith("@") and len(text) > 1 else None
+        version = None if alias else self._version_str(text)
+        uri = f"models:/{self.model_name}" + (f"@{alias}" if alias else f"/{version}")
         with self._failing_as(f"loading {uri}"):
-            self._probe_databases(CHECK_TIMEOUT_S)
-            with _fluent_uris(self.tracking_uri, self._registry_uri), _scoped_env(_QUIET_DOWNLOADS):
-                return mlflow.sklearn.load_model(uri)
+            client = self._client()
+            if alias:
+                version = str(client.get_model_version_by_alias(self.model_name, alias).version)
+            what = f"{self.model_name!r} version {version}" + (f" (@{alias})" if alias else "")
+            location = client.get_model_version_download_uri(self.model_name, version)
+            try:
+                return self._stored_model(location, what)
+            except model_format.UnsafeModel as exc:
+                raise self._error(f"loading {uri}", str(exc)) from None
+
+    def _stored_model(self, location: str, what: str) -> Any:
+        """The model in the MLflow model folder at ``location``: its MLmodel file is downloaded
+        and read first, and only a skops file named there is downloaded and loaded after it."""
+        repository = get_artifact_repository(
+            location, tracking_uri=self.tracking_uri, registry_uri=self._registry_uri
+        )
+        with (
+            tempfile.TemporaryDirectory(prefix="afterlaunch-model-") as tmp,
+            _scoped_env(_QUIET_DOWNLOADS),
+        ):
+            mlmodel = Path(repository.download_artifacts(model_format.MLMODEL, dst_path=tmp))
+            stored = model_format.stored_format(mlmodel.read_text(encoding="utf-8"), what)
+            file = model_format.require_skops(stored, what)
+            return model_format.load_skops(repository.download_artifacts(file, dst_path=tmp), what)
 
     def load_artifact_json(self, version: str, name: str) -> dict:
         """A JSON artifact (e.g. "lineage.json") of the run that produced ``version``."""

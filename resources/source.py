@@ -44,6 +44,8 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import Field
 
+from resources.masking import mask
+
 
 class SourceBatchMissing(LookupError):
     """No batch (table, or no rows at all for an event-time window) landed for a partition."""
@@ -63,11 +65,9 @@ class Source(Protocol):
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, safe for logs and error messages."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # never echo an unparseable URL: it may hold a secret
-        return "<unparseable database URL>"
+    """The URL with its secrets replaced by ``***`` (:func:`resources.masking.mask`), safe for
+    logs and error messages; a value that is no URL at all is not echoed (it may be a secret)."""
+    return mask(url, url) if "://" in url else "<unparseable database URL>"
 
 
 class SqlSource(dg.ConfigurableResource):
@@ -123,10 +123,54 @@ class SqlSource(dg.ConfigurableResource):
                 if not inspector.has_table(name):
                     raise SourceBatchMissing(f"{missing} in {self.masked_url}")
                 declared = {c["name"]: c["type"] for c in inspector.get_columns(name)}
-                df = pd.read_sql_query(query_for(declared), conn)
+                query = query_for(declared)
+                try:
+                    df = pd.read_sql_query(query, conn)
+                except Exception as err:
+                    if not _undecodable(err):
+                        raise
+                    failed = err
+                else:
+                    failed = None
+            if failed is not None:  # a fresh connection: the failed one may be mid-fetch
+                df = self._read_keeping_bytes(engine, name, query, declared, failed)
         finally:
             engine.dispose()
         return _restore_valueless_dtypes(df, declared)
+
+    def _read_keeping_bytes(
+        self, engine: sa.Engine, name: str, query: sa.Select, declared: dict, err: Exception
+    ) -> pd.DataFrame:
+        """The query again with text fetched as bytes: valid UTF-8 is decoded as usual, and a
+        column holding any value that is not keeps every value as the source's exact bytes,
+        for the contract to name and the snapshot to keep."""
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            dialect = engine.dialect.name
+            if dialect == "sqlite":
+                raw.text_factory = bytes
+            elif engine.dialect.driver == "psycopg2":
+                import psycopg2.extensions as ext
+
+                ext.register_type(ext.BYTES, raw)
+                ext.register_type(ext.BYTESARRAY, raw)
+            else:
+                raise ValueError(
+                    f"table {name} in {self.masked_url} holds text that is not UTF-8 and the "
+                    f"{dialect} driver {engine.dialect.driver} cannot hand over its bytes: {err}"
+                ) from err
+            try:
+                df = pd.read_sql_query(query, conn)
+            finally:
+                conn.invalidate()  # the connection's text handling was changed: never reuse it
+        binary = {c for c, t in declared.items() if isinstance(t, sa.LargeBinary)}
+        kept = _decode_text(df, binary)
+        dg.get_dagster_logger().warning(
+            "table %s holds text that is not UTF-8 in column(s) %s: kept as bytes",
+            name,
+            ", ".join(kept),
+        )
+        return df
 
     def _table_names(self) -> list[str]:
         engine = self._engine()
@@ -370,6 +414,38 @@ def _bounds(sql_type: Any, start: dt.datetime, end: dt.datetime) -> tuple[Any, A
     if isinstance(sql_type, sa.DateTime | sa.Date):
         return start, end
     return start.strftime(_ISO_SECONDS), end.strftime(_ISO_SECONDS)
+
+
+def _undecodable(err: BaseException) -> bool:
+    """True for a driver's failure to decode stored text as UTF-8 (SQLite raises
+    OperationalError "Could not decode to UTF-8"; psycopg2 a UnicodeDecodeError)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, UnicodeDecodeError) or "could not decode to utf-8" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+def _decode_text(df: pd.DataFrame, binary: set[str]) -> list[str]:
+    """In place: columns fetched as bytes become text where every value is UTF-8, as a
+    normal read gives them; the others keep their bytes (all of them: a column is one type).
+    Declared binary columns stay as they are. Returns the columns kept as bytes."""
+    kept = []
+    for col in df.columns:
+        values = df[col]
+        if col in binary or values.dtype != object:
+            continue
+        if not any(isinstance(v, bytes) for v in values):
+            continue
+        try:
+            decoded = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+        except UnicodeDecodeError:
+            df[col] = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
+            kept.append(str(col))
+            continue
+        df[col] = pd.Series(decoded, index=df.index)
+    return kept
 
 
 def _restore_valueless_dtypes(df: pd.DataFrame, declared: dict[str, Any]) -> pd.DataFrame:

@@ -11,8 +11,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from assets.partitions import naive
 from checks.contract import validate_against
 from orchestration.scaffold import workspace
@@ -166,11 +164,7 @@ def init_workflow(request: InitRequest, now: datetime) -> list[str]:
 
 def _export(request: InitRequest) -> str:
     masked = mask_url(request.source_url)
-    try:
-        secret = sa.make_url(request.source_url).password is not None
-    except Exception:
-        secret = False
-    hint = "   # your password in place of ***" if secret else ""
+    hint = "   # your password in place of ***" if masked != request.source_url else ""
     return f"export {request.url_env}='{masked}'{hint}"
 
 
@@ -210,7 +204,7 @@ def summary(plan: Plan, searched: bool) -> list[str]:
     lines += [
         f"  review {r.folder / 'contracts.py'}: every '# review:' line says what a rule was "
         "inferred from (and workflow.py, policy.yaml)",
-        f"  afterlaunch ingest {w} --raw-only --start {start} --end {end}",
+        f"  afterlaunch ingest {w} --raw-only --start {start} --end {end} --create",
         f"  afterlaunch reference {w} --end {end}",
         f"  afterlaunch draw-test-set {w} --end {end}",
         f"  afterlaunch train {w} --end {end}",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from assets.workflow import DERIVED_KNOWN_AT
 from orchestration.scaffold.request import InitRefused, InitRequest
+from resources.masking import mask
 from resources.source import EventTimeSource, SourceBatchMissing, mask_url
 
 log = logging.getLogger("afterlaunch")
@@ -53,13 +54,9 @@ def _names(names: list[str]) -> str:
 
 
 def _scrubbed(error: Exception, url: str) -> str:
-    """The first line of a driver error, with the URL's password (if any) blanked."""
+    """The first line of a driver error, masked, with the URL's secrets (if any) blanked."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    try:
-        password = sa.make_url(url).password
-    except Exception:
-        return type(error).__name__
-    return text.replace(password, "***") if password else text
+    return mask(text, url)
 
 
 def excluded_columns(request: InitRequest) -> tuple[str, ...]:

@@ -159,8 +159,11 @@ def test_gate_story(world):
     waiting = world.train("better model, high-risk mode")
     assert waiting["verdict"].value == "awaiting_approval", reasons(waiting)
     assert world.aliases == ("1", "2")  # nothing promoted without approval
+    # A tag is not an approval: anyone with MLflow access can write one.
+    world.registry.set_version_tags("5", {"approval.by": "mallory"})
+    assert not world.change(action="promote", version="5", reason="forged").success
     approved = world.change(
-        action="promote", version="5", approved_by="head of support", reason="reviewed"
+        action="approve", version="5", actor="head of support", reason="reviewed"
     )
     assert approved.success and world.aliases == ("5", "1")
     change = world.latest(CHAMPION)
@@ -174,6 +177,7 @@ def test_gate_story(world):
         ("rollback", "1"),
         ("promote", "5"),
     ]
+    assert change["actor"].value == "head of support"
 
 
 def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
@@ -215,10 +219,12 @@ def test_the_command_line_drives_the_same_operations(world, capsys):
     assert main(["rollback", *home, "--reason", "cli drill", "--actor", "on-call"]) == 0
     assert world.aliases == ("1", "5")
     assert "champion: summary: rollback: 5 -> 1 by on-call: cli drill" in capsys.readouterr().out
-    # Version 5's gate verdict was "awaiting approval": a person's approval promotes it.
-    assert main(["approve", "5", *home, "--actor", "head of support"]) == 0
+    # Version 5's verdict was made on test set v1; v2 is current: approving it again is refused.
+    assert main(["approve", "5", *home, "--actor", "head of support"]) == 1
+    assert world.aliases == ("1", "5")
+    # A second rollback toggles back, expecting the champion it read (1).
+    assert main(["rollback", *home, "--reason", "back to 5", "--expect-champion", "1"]) == 0
     assert world.aliases == ("5", "1")
-    assert world.registry.version_tags("5")["approval.by"] == "head of support"
     assert main(["promote", "4", *home]) == 1  # the gate rejected version 4
     assert world.aliases == ("5", "1")
     assert main(["reproduce", "2", *home]) == 0

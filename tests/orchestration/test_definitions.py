@@ -71,6 +71,7 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, m
         "challenger_sensor",
         "rollout_sensor",
         "alert_sensor",
+        "champion_repair_sensor",
     }
     for sensor in sensors.values():
         assert {t.job_name for t in sensor.targets} <= names

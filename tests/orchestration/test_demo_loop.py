@@ -220,6 +220,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         "challenger_sensor",
         "rollout_sensor",
         "alert_sensor",
+        "champion_repair_sensor",
     }
     sensors = {(location, n) for location in (WF.name, "rainfall") for n in names}
     daemon = subprocess.Popen(

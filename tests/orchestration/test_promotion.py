@@ -201,7 +201,9 @@ def test_promote_rollback_and_the_exact_previous_model_serves_again(registry, lo
         approved_by="carol",
         gate={"decision": "promote", "auc_delta_ci": [0.01, 0.04]},
         at="2026-03-02T09:00:00+00:00",
+        id=first.id,  # the intent that planned it: random, one per change
     )
+    assert len(first.id) == 32
     assert aliases(registry) == ("1", None)
 
     second = promote(registry, "2", actor="scheduler", reason="retrained", lock_path=lock)

@@ -101,7 +101,8 @@ def test_io_manager_stores_a_workflows_assets_under_its_own_folder(tmp_path):
     assert result.success
     root = snapshot_root(tmp_path, "ticket_escalation")
     assert root == tmp_path / "workflows" / "ticket_escalation" / "snapshots"
-    assert sorted(p.name for p in root.iterdir()) == ["features", "raw"]  # no prefix folder
+    # No prefix folder; beside the assets, the store's record of what it wrote (_written).
+    assert sorted(p.name for p in root.iterdir()) == ["_written", "features", "raw"]
     assert HomeStorage(home=str(tmp_path), workflow="ticket_escalation").snapshots.root == root
     store = SnapshotStore(root)
     pd.testing.assert_frame_equal(store.read("raw", "2026-03-02"), frame(shift=2))

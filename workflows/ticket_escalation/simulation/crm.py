@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from resources.masking import mask
 from workflows.ticket_escalation.simulation import incidents as inc
 from workflows.ticket_escalation.simulation.incidents import Incident
 from workflows.ticket_escalation.simulation.vocabulary import (
@@ -585,8 +586,7 @@ class CrmSimulator:
             _make_sqlite_ddl_transactional(self.engine)
 
     def __repr__(self) -> str:
-        masked = sa.make_url(self.url).render_as_string(hide_password=True)
-        return f"CrmSimulator({masked!r}, seed={self.seed})"
+        return f"CrmSimulator({mask(self.url, self.url)!r}, seed={self.seed})"
 
     def close(self) -> None:
         self.engine.dispose()

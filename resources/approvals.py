@@ -1,0 +1,159 @@
+"""Approvals: who said yes to which gate verdict, kept by Afterlaunch itself.
+
+An MLflow tag can be written by anyone with access to the registry, so a tag is never read as
+an approval. Approvals live in one SQLite file per workflow, beside `registry.lock` in the
+workflow's folder of the home. The table is append-only: triggers refuse every UPDATE and
+DELETE, so a row, once written, says for good who approved which evaluation (the version, the
+champion it was judged against, the test set and the verdict's time) and why. A new verdict
+needs a new approval: an approval never carries over to another evaluation of the version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sqlite3
+from contextlib import closing
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+APPROVALS_FILE = "approvals.sqlite"
+
+
+class ApprovalStoreError(RuntimeError):
+    """The approval store cannot be read or written as it must be."""
+
+
+def acting_person(named: str | None = None) -> str:
+    """Who is acting: the one seam where identity plugs in.
+
+    Today it is whoever the command or the run config names (`--actor`), else the OS user:
+    nothing is authenticated, and the person who trained a model may approve it. Verified
+    identity and four eyes (an approver other than the author) are a later issue; they belong
+    here, not in the callers."""
+    return (named or "").strip() or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One person's yes to one evaluation of one version."""
+
+    version: str
+    approver: str
+    approved_at: str
+    reason: str
+    # The evaluation it approves: a later evaluation of the same version is not approved.
+    champion_version: str | None
+    test_set_version: str
+    test_set_sha256: str
+    verdict: str
+    verdict_at: str
+
+
+_COLUMNS = tuple(f.name for f in fields(Approval))
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} TEXT" + ("" if c == "champion_version" else " NOT NULL") for c in _COLUMNS)}
+);
+CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
+BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS approvals_no_delete BEFORE DELETE ON approvals
+BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+"""
+
+
+def approvals_path(lock_path: str | Path) -> Path:
+    """The store of the workflow whose registry lock is `lock_path` (the same folder)."""
+    return Path(lock_path).parent / APPROVALS_FILE
+
+
+class ApprovalStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def record(self, approval: Approval) -> Approval:
+        """Append `approval` (the store is created on the first one)."""
+        if not approval.approver.strip() or not approval.reason.strip():
+            raise ApprovalStoreError(
+                f"an approval of version {approval.version} needs an approver and a reason"
+            )
+        datetime.fromisoformat(approval.approved_at)  # a malformed time is refused, not kept
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            try:
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    self._check_columns(conn)
+                    conn.execute(
+                        f"INSERT INTO approvals ({', '.join(_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
+                        astuple(approval),
+                    )
+            except sqlite3.DatabaseError as exc:
+                raise self._malformed(exc) from exc
+        return approval
+
+    def all(self) -> list[Approval]:
+        """Every approval, oldest first ([] when none was ever recorded)."""
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            self._check_columns(conn)
+            try:
+                rows = conn.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM approvals ORDER BY id"
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._malformed(exc) from exc
+        return [Approval(*row) for row in rows]
+
+    def for_evaluation(self, evaluation: dict) -> Approval | None:
+        """The first approval of exactly this evaluation, if any."""
+        wanted = evaluation_identity(evaluation)
+        return next((a for a in self.all() if _identity(a) == wanted), None)
+
+    def _connect(self) -> closing[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise self._malformed(exc) from exc
+        return closing(conn)
+
+    def _check_columns(self, conn: sqlite3.Connection) -> None:
+        try:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(approvals)")}
+        except sqlite3.DatabaseError as exc:
+            raise self._malformed(exc) from exc
+        missing = sorted(set(_COLUMNS) - present)
+        if missing:
+            raise self._malformed(f"its approvals table lacks {', '.join(missing)}")
+
+    def _malformed(self, cause: object) -> ApprovalStoreError:
+        if isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause):
+            return ApprovalStoreError(f"the approval store {self.path} is busy ({cause}): retry")
+        return ApprovalStoreError(
+            f"the approval store {self.path} is not a valid approvals database ({cause}): "
+            "restore it from a backup; it is never re-created empty over recorded approvals"
+        )
+
+
+def evaluation_identity(evaluation: dict) -> tuple:
+    """What names one evaluation: the version, its champion, test set and verdict time."""
+    return (
+        evaluation["challenger_version"],
+        evaluation.get("champion_version"),
+        evaluation["test_set"]["version"],
+        evaluation["test_set"]["sha256"],
+        evaluation.get("evaluated_at"),
+    )
+
+
+def _identity(approval: Approval) -> tuple:
+    return (
+        approval.version,
+        approval.champion_version,
+        approval.test_set_version,
+        approval.test_set_sha256,
+        approval.verdict_at,
+    )
