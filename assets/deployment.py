@@ -80,10 +80,6 @@ def _rescore(
     return {"metrics": estimates_record(estimates), "test_set": test_set_identity(test_set)}
 
 
-def _change_output(change) -> Output:
-    return change_output(change)
-
-
 def _refuse(
     context: AssetExecutionContext,
     config: ChampionAction,
@@ -159,7 +155,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 )
             except PromotionError as exc:
                 raise Failure(str(exc)) from exc
-            yield _change_output(change)
+            yield change_output(change)
             return
         if config.action not in ("auto", "promote", "approve"):
             raise Failure(
@@ -261,7 +257,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             )
         except PromotionError as exc:
             raise Failure(str(exc)) from exc
-        yield _change_output(change)
+        yield change_output(change)
 
     @asset(
         name=BASELINE,

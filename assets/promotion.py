@@ -62,6 +62,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -75,6 +76,8 @@ from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 from assets.promotion_intents import Intent, IntentLog, intent_log_path, new_intent_id
 from resources.registry import ModelRegistry, RegistryError
+
+log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -445,7 +448,9 @@ def _close_if_restored(
             intent.champion_before,
             intent.previous_before,
         )
-    except RegistryError:
+    except RegistryError as exc:
+        # Unknown state: the intent stays open, so repair reads the aliases again later.
+        log.warning("%s: the aliases could not be read back (%s); left for repair", note, exc)
         back = False
     if back:
         intents.close(intent.id, "reverted", at=at.isoformat(), note=note)
