@@ -15,14 +15,16 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     DataVersion,
     Failure,
     FreshnessPolicy,
     MetadataValue,
     Output,
     asset,
-    asset_check,
+    multi_asset_check,
 )
 from dagster._core.event_api import PartitionKeyFilter  # not exported by `dagster`
 
@@ -171,8 +173,9 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_contract", partitions_def=parts.definition, blocking=True)
-    def raw_contract(raw: pd.DataFrame) -> AssetCheckResult:
+    def raw_contract(
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
+    ) -> AssetCheckResult:
         """The pandera contract, and text that is not UTF-8; an ERROR here stops every
         downstream step of this partition."""
         report = raw_report(wf, raw)
@@ -190,13 +193,11 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             description=report.summary(),
         )
 
-    @asset_check(asset=key, name="raw_volume", partitions_def=parts.definition, blocking=True)
     def raw_volume(
-        context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
     ) -> AssetCheckResult:
         """Row count against the trailing median of comparable partitions (the same weekday
         for daily ones): a drop, or a spike."""
-        rules = policy.load()
         earlier = parts.seasonal_history(context.partition_key, rules.volume.history_weeks)
         recorded = latest_metadata(context.instance, key, earlier)
         history = [int(recorded[k]["dagster/row_count"]) for k in earlier if k in recorded]
@@ -215,12 +216,10 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_freshness", partitions_def=parts.definition, blocking=True)
     def raw_freshness(
-        context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
     ) -> AssetCheckResult:
         """Lag between the newest event and the partition's end: a stale or re-sent feed."""
-        rules = policy.load()
         result = judge_freshness(
             newest_event_time(raw, time_column),
             parts.end_of(context.partition_key),
@@ -237,8 +236,9 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_schema", partitions_def=parts.definition, blocking=True)
-    def raw_schema(context: AssetCheckExecutionContext, raw: pd.DataFrame) -> AssetCheckResult:
+    def raw_schema(
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
+    ) -> AssetCheckResult:
         """Columns added, removed, renamed-looking and retyped: vs the previous partition and
         the contract."""
         previous_key = parts.shift(context.partition_key, -1)
@@ -259,16 +259,11 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_repeated_ids", partitions_def=parts.definition, blocking=True)
     def raw_repeated_ids(
-        context: AssetCheckExecutionContext,
-        raw: pd.DataFrame,
-        storage: HomeStorage,
-        policy: PolicyResource,
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
     ) -> AssetCheckResult:
         """Ids this partition shares with the earlier partitions of the look-back: a batch
         delivered again."""
-        rules = policy.load()
         days = rules.repeats.lookback_days
         keys = parts.previous(context.partition_key, parts.periods_for_days(days)) if days else []
         entity = wf.entity.id
@@ -293,13 +288,11 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    @asset_check(asset=key, name="raw_event_window", partitions_def=parts.definition, blocking=True)
     def raw_event_window(
-        context: AssetCheckExecutionContext, raw: pd.DataFrame, policy: PolicyResource
+        context: AssetCheckExecutionContext, raw: pd.DataFrame, rules: Policy, storage: HomeStorage
     ) -> AssetCheckResult:
         """Rows dated before the partition's start, beyond the late arrivals the policy
         tolerates (rows after its end: raw_freshness)."""
-        rules = policy.load()
         result = judge_event_window(
             raw, time_column, wf.entity.id, parts.start_of(context.partition_key), rules.event_time
         )
@@ -317,5 +310,41 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
             },
         )
 
-    checks = [raw_contract, raw_volume, raw_freshness, raw_schema]
-    return [raw], [*checks, raw_repeated_ids, raw_event_window]
+    judges = (
+        raw_contract,
+        raw_volume,
+        raw_freshness,
+        raw_schema,
+        raw_repeated_ids,
+        raw_event_window,
+    )
+    assert tuple(j.__name__ for j in judges) == RAW_CHECK_NAMES
+
+    # One step for every raw check: the snapshot is read and verified once, not six times;
+    # each check keeps its own key, result and blocking ERROR.
+    @multi_asset_check(
+        name=f"{wf.name}__raw_checks",
+        specs=[
+            AssetCheckSpec(
+                n,
+                asset=key,
+                blocking=True,
+                partitions_def=parts.definition,
+                description=(j.__doc__ or "").split("\n\n")[0],
+            )
+            for n, j in zip(RAW_CHECK_NAMES, judges, strict=True)
+        ],
+        ins={"raw": AssetIn(key=key)},
+    )
+    def raw_checks(
+        context: AssetCheckExecutionContext,
+        raw: pd.DataFrame,
+        policy: PolicyResource,
+        storage: HomeStorage,
+    ):
+        rules = policy.load()
+        for name, judge in zip(RAW_CHECK_NAMES, judges, strict=True):
+            result = judge(context, raw, rules, storage)
+            yield result._replace(check_name=name, asset_key=key)
+
+    return [raw], [raw_checks]

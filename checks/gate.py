@@ -218,12 +218,14 @@ def decide(
     slices: Mapping[str, SliceComparison] | None,
     rules: GateRules,
     registry=None,
+    extra: list[Criterion] | None = None,
 ) -> GateDecision:
     """Judge the challenger by ``rules``; see the module docstring for each criterion.
 
     ``differences`` (from ``paired_bootstrap`` at ``rules.superiority_confidence``) is required
     when there is a champion. ``registry``: the task's metric registry (default: the
-    classification metrics)."""
+    classification metrics). ``extra``: criteria judged elsewhere (provenance, packaging,
+    cost, skill), reported before ``approval``; a failed one rejects like any other."""
     for name in [rules.primary_metric, *rules.metrics, *rules.floors]:
         get_metric(name, registry=registry)  # an unknown metric name is a configuration error
     if champion is not None and differences is None:
@@ -265,6 +267,7 @@ def decide(
         criteria.append(
             _slice(name, s, rules.primary_metric, rules, champion is not None, registry)
         )
+    criteria += list(extra or [])
     if rules.require_approval:
         text = "approval required (high-risk switch): a human must approve before promotion"
         criteria.append(Criterion("approval", None, None, None, text))
