@@ -70,8 +70,9 @@ def _rescore(
     if registry.version_for_alias("champion") != version:
         raise Failure(f"version {version} is no longer champion: nothing to re-baseline")
     test_set = storage.snapshots.read(EVAL_SET, None)
-    outputs = load_served(wf, registry, version).outputs(wf, raw_rows(wf, test_set))
-    estimates = wf.task.estimates(
+    served = load_served(wf, registry, version)
+    outputs = served.outputs(wf, raw_rows(wf, test_set))
+    estimates = served.task_of(wf).estimates(
         test_set[wf.label.column].to_numpy(),
         outputs,
         rules.gate.metrics,

@@ -2,6 +2,7 @@
 against the champion on it by the statistical promotion gate, each model through its own
 feature set."""
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -16,6 +17,7 @@ from dagster import (
 )
 
 from assets.eval_set import SLICE_PREFIX, draw_eval_set, slice_columns
+from assets.gate_evidence import gate_evidence
 from assets.history import materialization_metadata
 from assets.metadata import table
 from assets.models import load_served
@@ -23,6 +25,7 @@ from assets.names import BASELINE, CHALLENGER, EVAL_SET, EVALUATION, FEATURES, L
 from assets.training import labelled_window
 from assets.workflow import Workflow
 from checks.gate import SliceComparison, decide
+from checks.gate_skill import beat_baselines
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -206,20 +209,27 @@ def build(wf: Workflow) -> tuple[list, list]:
         y = eval_test_set[label].to_numpy()
         rows = raw_rows(wf, eval_test_set)
         settings = rules.bootstrap_settings()
-        out_challenger = load_served(wf, registry, version).outputs(wf, rows)
-        challenger = task.estimates(y, out_challenger, gate.metrics, **settings)
+        served_challenger = load_served(wf, registry, version)
+        out_challenger = served_challenger.outputs(wf, rows)
+        # Each version is judged at the decision threshold recorded for it.
+        c_task = served_challenger.task_of(wf)
+        challenger = c_task.estimates(y, out_challenger, gate.metrics, **settings)
         champion_version = registry.version_for_alias("champion")
-        champion = differences = slices = None
+        champion = differences = slices = k_task = None
         note, blocked = None, False
         if champion_version is not None and champion_version != version:
-            out_champion = load_served(wf, registry, champion_version).outputs(wf, rows)
-            champion = task.estimates(y, out_champion, gate.metrics, **settings)
-            differences = task.paired(y, out_challenger, out_champion, gate.metrics, **settings)
+            served_champion = load_served(wf, registry, champion_version)
+            out_champion = served_champion.outputs(wf, rows)
+            k_task = served_champion.task_of(wf)
+            champion = k_task.estimates(y, out_champion, gate.metrics, **settings)
+            differences = c_task.paired(
+                y, out_challenger, out_champion, gate.metrics, champion_task=k_task, **settings
+            )
             slices = {
                 column.removeprefix(SLICE_PREFIX): SliceComparison(
                     n=int(mask.sum()),
-                    challenger=task.compute(gate.primary_metric, y[mask], out_challenger[mask]),
-                    champion=task.compute(gate.primary_metric, y[mask], out_champion[mask]),
+                    challenger=c_task.compute(gate.primary_metric, y[mask], out_challenger[mask]),
+                    champion=k_task.compute(gate.primary_metric, y[mask], out_champion[mask]),
                 )
                 for column in slice_columns(eval_test_set)
                 for mask in [eval_test_set[column].to_numpy(dtype=bool)]
@@ -227,7 +237,36 @@ def build(wf: Workflow) -> tuple[list, list]:
             note, blocked = _against_baseline(storage, champion_version, champion, test_set)
         if champion_version == version:
             note, blocked = f"version {version} is already the champion: nothing to decide", True
-        decision = decide(challenger, champion, differences, slices, gate, task.registry)
+        skill = (
+            beat_baselines(
+                gate.primary_metric,
+                _baseline_differences(wf, c_task, y, rows, out_challenger, gate, settings),
+                gate.superiority_confidence,
+            )
+            if gate.beat_baselines
+            else []
+        )
+        # --- provenance, packaging and cost (assets/gate_evidence.py, checks/provenance.py)
+        evidence = gate_evidence(
+            wf,
+            registry,
+            load_served(wf, registry, version),
+            load_served(wf, registry, champion_version) if champion is not None else None,
+            eval_test_set,
+            rows,
+            gate,
+        )
+        provenance_criteria = evidence.criteria
+        # --- end of provenance, packaging and cost
+        decision = decide(
+            challenger,
+            champion,
+            differences,
+            slices,
+            gate,
+            task.registry,
+            extra=[*skill, *provenance_criteria],
+        )
         if blocked:
             promote, verdict = False, "reject"
         else:
@@ -236,6 +275,8 @@ def build(wf: Workflow) -> tuple[list, list]:
         value = {
             "challenger_version": version,
             "champion_version": champion_version,
+            "challenger_threshold": c_task.param,
+            "champion_threshold": k_task.param if k_task is not None else None,
             "verdict": verdict,
             "promote": promote,
             "reasons": reasons,
@@ -245,6 +286,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             "policy_version": rules.version,
             # By the workflow's clock: promotion refuses a verdict older than the policy allows.
             "evaluated_at": clock.now().isoformat(),
+            "provenance": evidence.figures,  # lineage, leakage, packaging and cost figures
         }
         context.log.info("version %s vs champion %s: %s", version, champion_version, verdict)
         return Output(
@@ -253,6 +295,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "verdict": verdict,
                 "challenger_version": version,
                 "champion_version": champion_version or "none",
+                "challenger_decides_at": c_task.param,
                 "summary": decision.summary(),
                 "criteria": table(decision.records()),
                 "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
@@ -265,11 +308,36 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "test_set_version": test_set["version"],
                 "test_set_sha256": test_set["sha256"],
                 "evaluated_at": value["evaluated_at"],
+                "provenance": MetadataValue.json(evidence.figures),
                 **rules.as_metadata("gate"),
             },
         )
 
     return [eval_test_set, challenger_evaluation], [eval_test_set_pinned]
+
+
+def _baseline_differences(wf: Workflow, c_task, y, rows, out_challenger, gate, settings) -> dict:
+    """Challenger - baseline on the primary metric, for the fallback rule and the majority
+    answer, with the superiority test's paired bootstrap."""
+    answers = {}
+    majority = wf.task.majority_outputs(y)
+    if majority is not None:
+        answers["majority"] = majority
+    if wf.fallback is not None:
+        answers["fallback"] = np.asarray(wf.fallback.rule(rows), dtype="float64")
+    return {
+        name: c_task.paired(
+            y,
+            out_challenger,
+            outputs,
+            [gate.primary_metric],
+            champion_task=wf.task,
+            n_resamples=settings["n_resamples"],
+            confidence=gate.superiority_confidence,
+            seed=settings["seed"],
+        )[gate.primary_metric]
+        for name, outputs in answers.items()
+    }
 
 
 def _against_baseline(

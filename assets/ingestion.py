@@ -40,9 +40,11 @@ from checks.freshness import judge_freshness, newest_event_time
 from checks.policy import Policy
 from checks.repeats import judge_repeats
 from checks.schema_change import judge_schema, logical_type, schema_of
+from checks.schema_mapping import FIRST_VERSION, apply_mapping
 from checks.volume import judge_volume
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
+from resources.schema_mappings import SchemaMappingStore, mappings_path
 from resources.snapshots import SnapshotStore, content_hash
 from resources.source import SqlSource
 from resources.storage import HomeStorage
@@ -102,6 +104,28 @@ def ensure_contract(wf: Workflow, raw: pd.DataFrame, partition_key: str) -> None
         )
 
 
+def read_through_mapping(
+    wf: Workflow, storage: HomeStorage, partition: str, exported: pd.DataFrame
+) -> tuple[pd.DataFrame, dict]:
+    """The partition's rows read through the schema mapping in force for it (if any), and the
+    metadata that says what it did ({} when the rows are the source's as sent)."""
+    mapping = SchemaMappingStore(mappings_path(storage.root)).in_force(partition)
+    if mapping is None:
+        return exported, {}
+    result = apply_mapping(exported, mapping, wf.contracts.raw_columns)
+    said = {"schema_mapping_skipped": "; ".join(result.skipped)} if result.skipped else {}
+    if not result.changed:  # e.g. a partition sent before the change: read as sent
+        return exported, said
+    return result.frame, {
+        "schema_version": mapping.version,
+        "schema_mapping": ", ".join(result.applied),
+        "schema_mapping_reason": mapping.reason,
+        "exported_schema": MetadataValue.json(schema_of(exported)),
+        **({"unparsed_cells": MetadataValue.json(result.unparsed)} if result.unparsed else {}),
+        **said,
+    }
+
+
 def earlier_ids(
     store: SnapshotStore, keys: list[str], column: str
 ) -> tuple[dict[str, pd.Series], list[str]]:
@@ -150,10 +174,26 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
         "(no coercion, no filtering). The content hash is the data version.",
     )
     def raw(
-        context: AssetExecutionContext, source: SqlSource, clock: ClockResource
+        context: AssetExecutionContext,
+        source: SqlSource,
+        clock: ClockResource,
+        storage: HomeStorage,
     ) -> Output[pd.DataFrame]:
         start, end = parts.window(context.partition_key)
-        df = source.extract(start, end)
+        exported = source.extract(start, end)
+        df, mapped = read_through_mapping(wf, storage, context.partition_key, exported)
+        if "schema_mapping" in mapped:
+            # What the source sent is kept beside the mapped rows (the store keeps every
+            # version by its hash); the mapped rows, written next, are what downstream reads.
+            kept = storage.snapshots.write(RAW, context.partition_key, exported, context.run.run_id)
+            mapped["exported_content_hash"] = kept.content_hash
+            context.log.info(
+                "%s read through schema v%s: %s (as exported: %s)",
+                context.partition_key,
+                mapped["schema_version"],
+                mapped["schema_mapping"],
+                kept.content_hash[:12],
+            )
         digest = content_hash(df)
         newest = newest_event_time(df, time_column)
         schema = schema_of(df)
@@ -170,6 +210,8 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
                 "newest_event_time": MetadataValue.timestamp(utc(newest)) if newest else "none",
                 "extracted_at": MetadataValue.timestamp(clock.now()),
                 "content_hash": digest,
+                "schema_version": mapped.get("schema_version", FIRST_VERSION),
+                **{k: v for k, v in mapped.items() if k != "schema_version"},
             },
         )
 
@@ -242,20 +284,37 @@ def build(wf: Workflow, policy: Policy) -> tuple[list, list]:
         """Columns added, removed, renamed-looking and retyped: vs the previous partition and
         the contract."""
         previous_key = parts.shift(context.partition_key, -1)
-        recorded = latest_metadata(context.instance, key, [previous_key])
+        recorded = latest_metadata(context.instance, key, [previous_key, context.partition_key])
         previous = recorded.get(previous_key, {}).get("logical_schema")
         expected = {name: logical_type(dtype) for name, dtype in wf.contracts.raw_columns.items()}
         report = judge_schema(schema_of(raw), previous, expected)
         rows = [{"against": "contract", "change": line} for line in report.vs_contract.describe()]
         if report.vs_previous is not None:
             rows += [{"against": previous_key, "change": c} for c in report.vs_previous.describe()]
+        # The rows judged are the mapped ones when a schema mapping read them: say so first.
+        this = recorded.get(context.partition_key, {})
+        version = this.get("schema_version", FIRST_VERSION)
+        mapped = (
+            f"mapped by schema v{version}: {this['schema_mapping']}"
+            if "schema_mapping" in this
+            else ""
+        )
+        if mapped:
+            rows = [
+                {
+                    "against": f"as exported ({this.get('exported_content_hash', '?')[:12]})",
+                    "change": r,
+                }
+                for r in this["schema_mapping"].split(", ")
+            ] + rows
         return AssetCheckResult(
             passed=passed(report.severity),
             severity=check_severity(report.severity),
-            description=report.reason,
+            description=f"{mapped}; {report.reason}" if mapped else report.reason,
             metadata={
                 "changes": table(rows, ["against", "change"]),
                 "compared_with_previous": previous_key if previous is not None else "none",
+                "schema_version": version,
             },
         )
 

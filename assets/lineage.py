@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 SHORT = 12
+# A binary classifier's decision threshold, chosen on validation (checks/thresholds.py).
+THRESHOLD_TAG = "decision.threshold"
+THRESHOLD_RULE_TAG = "decision.threshold_rule"
 
 
 def manifest_hash(manifest: Mapping[str, Any]) -> str:

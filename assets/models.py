@@ -14,8 +14,10 @@ import pandas as pd
 from dagster import Failure
 
 from assets.feature_sets import FeatureSet, FeatureSetMissing
+from assets.lineage import THRESHOLD_TAG
 from assets.promotion import PromotionError
 from assets.workflow import Workflow
+from checks.tasks import Task
 from resources.registry import ModelRegistry
 
 FEATURE_SET_TAG = "feature_set.version"
@@ -28,6 +30,12 @@ class ServedModel:
     version: str
     model: object
     feature_set: FeatureSet
+    # The workflow's task deciding at this version's recorded threshold (its own choice);
+    # None: the workflow's task as declared.
+    task: Task | None = None
+
+    def task_of(self, wf: Workflow) -> Task:
+        return self.task or wf.task
 
     def features(self, raw: pd.DataFrame) -> pd.DataFrame:
         return self.feature_set.features(raw)[self.feature_set.columns]
@@ -36,7 +44,7 @@ class ServedModel:
         """The model's outputs on raw rows, through its own feature set."""
         if len(raw) == 0:  # an empty feed (the volume and freshness checks say why)
             return np.zeros(0)
-        return wf.task.predict(self.model, self.features(raw))
+        return self.task_of(wf).predict(self.model, self.features(raw))
 
 
 class NotServable(LookupError):
@@ -96,14 +104,33 @@ def load_served(wf: Workflow, registry: ModelRegistry, version: str) -> ServedMo
         "model",
         lambda: (
             registry.load_model(version),
-            {k: v for k, v in registry.version_tags(version).items() if k.startswith("feature")},
+            {
+                k: v
+                for k, v in registry.version_tags(version).items()
+                if k.startswith(("feature", "decision."))
+            },
         ),
     )
     try:
         fs = feature_set_of(wf, version, tags)
     except NotServable as err:
         raise Failure(f"model version {version} cannot be served: {err}") from err
-    return ServedModel(version, model, fs)
+    return ServedModel(version, model, fs, version_task(wf, version, tags))
+
+
+def version_task(wf: Workflow, version: str, tags: dict) -> Task:
+    """The workflow's task at the decision threshold recorded on the version; a version
+    registered without one (by hand, or before thresholds were chosen) decides at the
+    workflow's own."""
+    recorded = tags.get(THRESHOLD_TAG)
+    if recorded is None:
+        return wf.task
+    try:
+        return wf.task.at(float(recorded))
+    except ValueError as err:
+        raise Failure(
+            f"model version {version} records an unusable {THRESHOLD_TAG} {recorded!r}: {err}"
+        ) from err
 
 
 def champion(wf: Workflow, registry: ModelRegistry) -> ServedModel:

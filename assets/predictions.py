@@ -15,6 +15,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.gate_evidence import Timed
 from assets.ingestion import ensure_contract
 from assets.metadata import check_severity, passed
 from assets.models import cached, champion, load_served
@@ -47,6 +48,10 @@ def _histogram(profile: dict) -> str:
         share = count / total
         lines.append(f"| {low:.3g}–{high:.3g} | {share:.1%} | {'█' * round(share * 40)} |")
     return "\n".join(lines)
+
+
+def _ms(latency: list[dict], arm: str) -> float | None:
+    return next((r["ms_per_1000_rows"] for r in latency if r["arm"] == arm), None)
 
 
 def build(wf: Workflow) -> tuple[list, list]:
@@ -88,6 +93,9 @@ def build(wf: Workflow) -> tuple[list, list]:
             main = champion(wf, registry)
             if is_active(record):
                 challenger = load_served(wf, registry, record["version"])
+        # Timed: scoring time per serving version, recorded per day (ms per 1,000 rows).
+        main = Timed(main) if main is not None else None
+        challenger = Timed(challenger) if challenger is not None else None
         served = serve(
             wf,
             raw,
@@ -99,8 +107,14 @@ def build(wf: Workflow) -> tuple[list, list]:
             scored_at=clock.now().isoformat(),
         )
         out = served.frame
+        latency = [
+            timed.record(arm)
+            for timed, arm in ((main, arm_of_main), (challenger, "challenger"))
+            if timed is not None and timed.rows
+        ]
         scores = out["score"].to_numpy()
-        profile = task.output_profile(scores) if len(scores) else None
+        decider = main.task_of(wf) if main is not None else task
+        profile = decider.output_profile(scores) if len(scores) else None
         arms = out["arm"].value_counts().to_dict()
         context.log.info(
             "%d rows scored; served by %s",
@@ -118,6 +132,11 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "model_version": ", ".join(sorted(set(out["model_version"]))),
                 "flag": flag["state"] + (f" {flag['version']}" if flag["state"] == "pin" else ""),
                 "arms": MetadataValue.json({k: int(v) for k, v in arms.items()}),
+                # Stable keys: the main (champion or pinned) model's and the challenger's
+                # ms per 1,000 rows (None when it did not score), and both with versions.
+                "scoring_latency": MetadataValue.json(latency),
+                "main_ms_per_1000_rows": _ms(latency, arm_of_main),
+                "challenger_ms_per_1000_rows": _ms(latency, "challenger"),
                 "rollout": (
                     f"{record['id']}: {record['state']} at {record['fraction']:.0%}"
                     if challenger
@@ -169,7 +188,10 @@ def build(wf: Workflow) -> tuple[list, list]:
         if len(versions) != 1:
             raise Failure(f"one partition scored by several versions {versions}: judge each apart")
         reference = reference_profile(registry, versions[0])
-        current = task.output_profile(judged["champion_score"].to_numpy(), reference)
+        # At the threshold the reference was profiled at: the version's own.
+        current = task.at(reference.get("threshold")).output_profile(
+            judged["champion_score"].to_numpy(), reference
+        )
         out = rules.output
         drift = task.compare_output_profiles(
             current, reference, out.psi_warn, out.psi_error, out.positive_rate_error, out.min_rows

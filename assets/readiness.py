@@ -186,7 +186,10 @@ def build(wf: Workflow) -> tuple[list, list]:
             baseline=_baseline(store, wf),
             pipeline=_pipeline(context, wf, key, r.schema_errors_days),
             currency=_currency(store, registry, recent, key),
-            output=_output(context, registry, recent, week, drift_check),
+            output={
+                **_output(context, registry, recent, week, drift_check),
+                "scoring_latency": _latency(context, wf, week),
+            },
             input_days=_input_days(context, week, data_checks),
             task=wf.task,
             rules=r,
@@ -354,6 +357,16 @@ def _output(context, registry, recent: pd.DataFrame, week: list[str], drift_chec
         else None,
         "mean_confidence_reference": reference.get("mean_confidence"),
     }
+
+
+def _latency(context, wf: Workflow, week: list[str]) -> list[dict]:
+    """Scoring time per scored day and serving version, as `predictions` recorded it."""
+    recorded = latest_metadata(context.instance, wf.key(PREDICTIONS), week)
+    return [
+        {"day": day, **entry}
+        for day in week
+        for entry in recorded.get(day, {}).get("scoring_latency") or []
+    ]
 
 
 def _input_days(context, week: list[str], check_keys) -> list[dict]:

@@ -70,6 +70,16 @@ def render_markdown(report: dict) -> str:
         f"{_fmt(output.get('mean_confidence_this_week'))} (reference "
         f"{_fmt(output.get('mean_confidence_reference'))}).",
         "",
+        "Scoring latency per day (ms per 1,000 rows, features included): "
+        + (
+            "; ".join(
+                f"{r['day']} v{r['version']} ({r['arm']}) {_fmt(r['ms_per_1000_rows'])}"
+                for r in output.get("scoring_latency") or []
+            )
+            or "none recorded"
+        )
+        + ".",
+        "",
         "### Input layer: failed data checks this week",
         "| day | failures | checks |",
         "| --- | --- | --- |",

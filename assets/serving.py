@@ -78,14 +78,18 @@ def serve(
             raise ValueError(f"workflow {wf.name} declares no fallback: it cannot be switched off")
         served = np.asarray(wf.fallback.rule(raw), dtype="float64") if n else np.zeros(0)
         main_version, main_scores = None, np.full(n, np.nan)
+        threshold = main_threshold = np.full(n, wf.task.param, dtype="float64")
         version = np.full(n, RULES, dtype=object)
         arm = np.full(n, "flag_off", dtype=object)
     else:
         main_scores = np.asarray(main.outputs(wf, raw), dtype="float64")
         main_version, served = main.version, main_scores.copy()
+        main_threshold = np.full(n, main.task_of(wf).param, dtype="float64")
+        threshold = main_threshold.copy()
         version = np.full(n, main.version, dtype=object)
         arm = np.full(n, arm_of_main, dtype=object)
     challenger_scores = np.full(n, np.nan)
+    challenger_threshold = np.full(n, np.nan)
     errors = np.zeros(n, dtype=bool)
     if challenger is not None and main is not None:
         if not rollout_id:
@@ -94,6 +98,8 @@ def serve(
         # A canary row the challenger could not score is served by the champion instead.
         canary = canary_mask(ids, rollout_id, fraction) & ~errors
         served = np.where(canary, challenger_scores, served)
+        challenger_threshold = np.full(n, challenger.task_of(wf).param, dtype="float64")
+        threshold = np.where(canary, challenger_threshold, threshold)
         version = np.where(canary, challenger.version, version)
         arm = np.where(canary, "canary", arm)
     frame = pd.DataFrame(
@@ -103,11 +109,15 @@ def serve(
             "model_version": version.astype("str"),  # the version that served the row
             "score": served,
             "confidence": wf.task.confidence(served),
-            "decision": wf.task.decide(served),
+            # Each row decided at the threshold of the version that served it.
+            "decision": wf.task.decide(served, threshold),
+            "threshold": threshold,
             "champion_version": main_version,
             "champion_score": main_scores,
+            "champion_threshold": main_threshold,
             "challenger_version": challenger.version if challenger and main else None,
             "challenger_score": challenger_scores,
+            "challenger_threshold": challenger_threshold,
             "challenger_error": errors,
             "rollout_id": rollout_id if challenger and main else None,
             "scored_at": scored_at,

@@ -17,9 +17,10 @@ from dagster import (
     asset,
 )
 
+from assets.gate_evidence import TRAINING_ENTITIES, training_entities
 from assets.history import latest_unpartitioned
 from assets.labels import label_schema
-from assets.lineage import manifest_tags
+from assets.lineage import THRESHOLD_RULE_TAG, THRESHOLD_TAG, manifest_tags
 from assets.model_family import TRUSTED_TYPES
 from assets.names import CHALLENGER, EVAL_SET, FEATURES, LABELS, RAW, TRAINING_SET
 from assets.training_data import (
@@ -34,6 +35,7 @@ from assets.workflow import Workflow
 from checks.contract import validate_against
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
+from resources.packages import installed_packages
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.snapshots import PartitionsMissing, content_hash
@@ -267,16 +269,23 @@ def build(wf: Workflow) -> tuple[list, list]:
         validation = training_set[training_set[SPLIT] == "validation"]
         outputs = task.predict(model, validation[fs.columns])
         y = validation[wf.label.column].to_numpy()
+        # The decision threshold is chosen here, on rows the model was not fitted on, and
+        # recorded on the version: serving, evaluation and the triggers decide with it.
+        try:
+            choice = task.choose_param(y, outputs, training.decision_threshold)
+        except ValueError as err:
+            raise Failure(f"cannot choose the decision threshold: {err}") from err
+        decided = task.at(choice.threshold if choice else None)
         metrics = {
             f"validation_{name}": value
             for name in task.metric_names
-            if (value := task.compute(name, y, outputs)) is not None
+            if (value := decided.compute(name, y, outputs)) is not None
         }
         metrics["validation_rows"] = float(len(validation))
         metrics["train_rows"] = float((training_set[SPLIT] == "train").sum())
         # What this model's outputs look like on production-like rows it never saw: the
         # reference the prediction_drift check compares each served partition with.
-        scores = task.output_profile(outputs)
+        scores = decided.output_profile(outputs)
         code = current_code_version()
         today = clock.now().date().isoformat()
         manifest = {
@@ -288,13 +297,19 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "source": fs.source_text,
             },
             "code": {"git_commit": code.commit, "git_dirty": code.dirty},
+            # Installed versions of the dependencies: an upgrade is a change between versions.
+            "packages": installed_packages(),
             "model": {
                 "family": training.model_family,
                 "hyperparameters": training.hyperparameters,
                 "seed": training.seed,
                 "validation_fraction": training.validation_fraction,
             },
-            "task": {"kind": task.kind, "param": task.param},
+            "task": {
+                "kind": task.kind,
+                "param": decided.param,
+                "param_rule": choice.reason if choice else "the task's own parameter",
+            },
             "owner": training.owner,
             "created_date": today,
             "last_reviewed_date": config.last_reviewed_date or today,
@@ -302,6 +317,10 @@ def build(wf: Workflow) -> tuple[list, list]:
             "policy_version": rules.version,
         }
         tags = manifest_tags(manifest)
+        if choice is not None:
+            tags[THRESHOLD_TAG] = repr(choice.threshold)
+            tags[THRESHOLD_RULE_TAG] = choice.reason
+            context.log.info("decision threshold %s", choice.reason)
         registered = registry.log_and_register(
             model=model,
             input_example=training_set[fs.columns].head(5),
@@ -313,7 +332,12 @@ def build(wf: Workflow) -> tuple[list, list]:
             metrics=metrics,
             run_tags={**tags, "dagster.run_id": context.run.run_id},
             version_tags=tags,
-            artifacts={"lineage.json": manifest, SCORE_PROFILE: scores},
+            artifacts={
+                "lineage.json": manifest,
+                SCORE_PROFILE: scores,
+                # Which entities it saw: the gate's leakage criterion checks the test set's.
+                TRAINING_ENTITIES: training_entities(training_set[wf.entity.id], wf.entity.id),
+            },
             run_name=f"challenger {snapshots['training_window']['labels_until']}",
             description=config.change_summary,
             trusted_types=TRUSTED_TYPES,

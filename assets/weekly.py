@@ -92,18 +92,19 @@ def build(wf: Workflow) -> tuple[list, list]:
         if week.empty:
             raise Failure(f"no labelled rows for the week {keys[0]} .. {keys[-1]}")
         model = load_served(wf, registry, version)
+        decider = model.task_of(wf)  # the champion decides at its own threshold
         settings = rules.bootstrap_settings()
         outputs = model.outputs(wf, week)
         y = week[label].to_numpy()
-        production = task.estimates(y, outputs, [metric], **settings)[metric]
+        production = decider.estimates(y, outputs, [metric], **settings)[metric]
         days = wf.partitions
         period = week[wf.entity.event_time].map(lambda t: days.key_at(t.to_pydatetime())).to_numpy()
         daily = {
-            key: task.compute(metric, y[period == key], outputs[period == key])
+            key: decider.compute(metric, y[period == key], outputs[period == key])
             for key in sorted(set(period))
         }
         floor = baseline["metrics"][metric]["value"] - rules.evaluation.weekly_drop_points / 100
-        fixed = task.estimates(
+        fixed = decider.estimates(
             eval_test_set[label].to_numpy(),
             model.outputs(wf, raw_rows(wf, eval_test_set)),
             [metric],

@@ -199,8 +199,12 @@ def paired_bootstrap(
     confidence: float = 0.95,
     seed: int,
     registry: Registry | None = None,
+    champion_threshold: float | None = None,
 ) -> dict[str, Difference]:
-    """Challenger - champion (positive = challenger better) on the same resampled examples."""
+    """Challenger - champion (positive = challenger better) on the same resampled examples.
+    ``champion_threshold``: the champion's decision threshold when it is not ``threshold``
+    (each version decides at the threshold chosen for it)."""
+    t_b = threshold if champion_threshold is None else champion_threshold
     kind = registry_kind(registry)
     y, p_a = validate_inputs(y, p_challenger, kind)
     _, p_b = validate_inputs(y, p_champion, kind)
@@ -209,7 +213,7 @@ def paired_bootstrap(
 
     def difference(m: Metric, idx, weights) -> np.ndarray:
         a = _resampled_values(m, y, p_a, threshold, idx, weights, registry)
-        b = _resampled_values(m, y, p_b, threshold, idx, weights, registry)
+        b = _resampled_values(m, y, p_b, t_b, idx, weights, registry)
         return a - b if m.higher_is_better else b - a
 
     samples = _collect(registered, y.size, n_resamples, seed, difference)
@@ -217,7 +221,7 @@ def paired_bootstrap(
     out = {}
     for m in registered:
         a = compute(m.name, y, p_a, threshold, registry)
-        b = compute(m.name, y, p_b, threshold, registry)
+        b = compute(m.name, y, p_b, t_b, registry)
         if a is None or b is None:
             reason = undefined_reason(m.name, y, p_a, threshold, registry) or "metric returned NaN"
             out[m.name] = Difference(None, None, None, None, 0, confidence, reason)

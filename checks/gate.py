@@ -25,7 +25,9 @@ Criteria, in the order they are reported (rules from ``checks.policy.GateRules``
    ``min_slice_size``, or where either value is undefined, are reported "not judged" and do not
    block (a slice of 12 examples is noise, not evidence).
 6. ``approval``: with ``require_approval`` (the high-risk switch) a challenger that passes
-   everything gets the verdict "awaiting_approval" and ``promote`` stays False.
+   everything gets the verdict "awaiting_approval" and ``promote`` stays False. So does one
+   with an ``extra`` criterion that ``needs_approval`` (not passed, e.g. incomplete lineage):
+   such a criterion does not reject, but the verdict is at most "awaiting_approval".
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class Criterion:
     threshold: float | None  # what it was compared with
     passed: bool | None  # None: not judged, does not block
     reason: str
+    # Not passed, and only a person may let it through: the verdict is at most
+    # awaiting_approval (with passed=None, so it rejects nothing by itself).
+    needs_approval: bool = False
 
 
 @dataclass
@@ -84,7 +89,9 @@ class GateDecision:
         passed = sum(c.passed is True for c in self.criteria)
         counts = f"{passed} of {total} criteria passed, none failed"
         if self.verdict == "awaiting_approval":
-            return f"awaiting_approval: {counts}; a human must approve"
+            waiting = [c.criterion for c in self.criteria if c.needs_approval]
+            why = f" ({', '.join(waiting)})" if waiting else ""
+            return f"awaiting_approval: {counts}; a human must approve{why}"
         superiority = [c for c in self.criteria if c.criterion.startswith("superiority:")]
         if superiority:
             return f"promote: {counts}; {superiority[0].reason}"
@@ -268,15 +275,19 @@ def decide(
             _slice(name, s, rules.primary_metric, rules, champion is not None, registry)
         )
     criteria += list(extra or [])
+    waiting = [c.criterion for c in criteria if c.needs_approval]
     if rules.require_approval:
         text = "approval required (high-risk switch): a human must approve before promotion"
+        criteria.append(Criterion("approval", None, None, None, text))
+    elif waiting:
+        text = f"approval required by {', '.join(waiting)}: a human must approve before promotion"
         criteria.append(Criterion("approval", None, None, None, text))
     else:
         criteria.append(Criterion("approval", None, None, True, "no human approval required"))
 
     if any(c.passed is False for c in criteria):
         verdict = "reject"
-    elif rules.require_approval:
+    elif rules.require_approval or waiting:
         verdict = "awaiting_approval"
     else:
         verdict = "promote"

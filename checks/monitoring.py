@@ -31,23 +31,46 @@ class Estimate:
     n: int
 
 
-def cbpe_task_success(scores: np.ndarray, threshold: float) -> Estimate:
-    """Expected share of right decisions from calibrated probabilities (no labels needed)."""
+def cbpe_task_success(scores: np.ndarray, threshold) -> Estimate:
+    """Expected share of right decisions from calibrated probabilities (no labels needed);
+    ``threshold`` a number or one per score (each row's serving version decides at its own)."""
     p = np.asarray(scores, dtype="float64")
-    p = p[np.isfinite(p)]
+    t = np.broadcast_to(np.asarray(threshold, dtype="float64"), p.shape)
+    keep = np.isfinite(p)
+    p, t = p[keep], t[keep]
     if not len(p):
         return Estimate(None, None, 0)
-    right = np.where(p >= threshold, p, 1.0 - p)
+    right = np.where(p >= t, p, 1.0 - p)
     return Estimate(
         float(right.mean()), float(np.sqrt((right * (1 - right)).sum()) / len(p)), len(p)
     )
 
 
-def task_success(scores: np.ndarray, labels: np.ndarray, task) -> float | None:
-    """Share of rows the task calls a success (`task.correct`); None without rows."""
+# The column holding, per row, the threshold its score was decided at (None: the task's).
+THRESHOLD_OF = {
+    "score": "threshold",
+    "champion_score": "champion_threshold",
+    "challenger_score": "challenger_threshold",
+}
+
+
+def thresholds(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Per row, the decision threshold of the version whose output `column` holds; None for
+    records written before versions chose their thresholds (the task's own applies)."""
+    name = THRESHOLD_OF.get(column)
+    if name is None or name not in frame:
+        return None
+    values = frame[name].to_numpy(dtype="float64")
+    return None if np.isnan(values).all() else values
+
+
+def task_success(scores: np.ndarray, labels: np.ndarray, task, param=None) -> float | None:
+    """Share of rows the task calls a success (`task.correct`, at `param` per row when
+    given); None without rows."""
     if not len(scores):
         return None
-    return float(np.mean(task.correct(np.asarray(scores, dtype="float64"), np.asarray(labels))))
+    out = np.asarray(scores, dtype="float64")
+    return float(np.mean(task.correct(out, np.asarray(labels), param)))
 
 
 def adoption_summary(actions: pd.DataFrame) -> dict:
@@ -98,7 +121,10 @@ def segment_performance(joined: pd.DataFrame, segments: list[str], task) -> list
                     "value": str(value),
                     "rows": int(len(part)),
                     "task_success": task_success(
-                        labelled["score"].to_numpy(), labelled["label"].to_numpy(), task
+                        labelled["score"].to_numpy(),
+                        labelled["label"].to_numpy(),
+                        task,
+                        thresholds(labelled, "score"),
                     ),
                     "acceptance_rate": float(seen["accepted"].mean()) if len(seen) else None,
                     "decision_rate": float(decisions.mean())

@@ -126,8 +126,32 @@ class LabelRules(_Strict):
     max_bad_fraction: float = Field(0.01, description="unknown/duplicate labels: ERROR above")
 
 
+class ThresholdRules(_Strict):
+    """How a binary classifier's decision threshold is chosen on its validation split
+    (checks/thresholds.py); the choice is recorded on the version and every decision, metric
+    and trigger about that version uses it. A regression task ignores this."""
+
+    rule: Literal["best_f1", "target_recall", "cost", "fixed"] = Field(
+        "best_f1",
+        description="best_f1; target_recall (the highest threshold reaching target_recall); "
+        "cost (the lowest FP * cost_false_positive + FN * cost_false_negative); fixed (the "
+        "workflow's own threshold)",
+    )
+    target_recall: float | None = Field(None, gt=0, le=1, description="for target_recall")
+    cost_false_positive: float = Field(1.0, ge=0, description="for cost")
+    cost_false_negative: float = Field(1.0, ge=0, description="for cost")
+
+    @model_validator(mode="after")
+    def _target_for_its_rule(self) -> ThresholdRules:
+        if self.rule == "target_recall" and self.target_recall is None:
+            raise ValueError("decision_threshold.rule target_recall needs target_recall")
+        return self
+
+
 class TrainingRules(_Strict):
     """How a challenger is trained; everything here is recorded as the model's lineage."""
+
+    decision_threshold: ThresholdRules = Field(default_factory=ThresholdRules)
 
     window_days: int = Field(28, description="days of labelled rows in a training set")
     missing_partitions: Literal["refuse", "skip"] = Field(
@@ -161,6 +185,8 @@ class GateRules(_Strict):
             "task_success": 0.80,
             "log_loss": 0.50,
             "ece": 0.05,
+            "recall": 0.20,
+            "f1": 0.25,
         },
         description="absolute floor on the challenger's point value (a ceiling for "
         "lower-is-better metrics: log_loss, ece); an undefined floor metric rejects. These "
@@ -204,6 +230,11 @@ class GateRules(_Strict):
     require_approval: bool = Field(
         False, description="high-risk switch: a passing challenger awaits a human's approval"
     )
+    beat_baselines: bool = Field(
+        True,
+        description="the challenger must beat the workflow's fallback rule and the "
+        "majority-class (or median) answer on the primary metric with superiority_confidence",
+    )
     # 30: the scheduled retraining is monthly, so a newer verdict normally exists by then; and
     # the default rollout (2 shadow + 14 canary days, up to 3 more waiting for labels) ends
     # well inside it. A verdict in a rollout is aged only until the rollout started.
@@ -212,6 +243,41 @@ class GateRules(_Strict):
         ge=0,
         description="a verdict older than this many days (by the workflow's clock) is not "
         "acted on: promote, approve and the automatic promotion ask for a new evaluation",
+    )
+    # Provenance, packaging and cost (checks/provenance.py, measured by assets/gate_evidence.py).
+    incomplete_lineage: Literal["approval", "reject"] = Field(
+        "approval",
+        description="a version without complete lineage (its lineage tags and a lineage.json "
+        "whose hash matches lineage.manifest_sha256, e.g. registered by hand from a notebook): "
+        "`approval` makes the verdict at most awaiting_approval (a person must approve it); "
+        "`reject` rejects it",
+    )
+    max_leaked_entities: int = Field(
+        0,
+        ge=0,
+        description="evaluation test-set entities the version's recorded training set may "
+        "hold; more rejects it (a version that saw the test set is judged on memory)",
+    )
+    packaging: bool = Field(
+        True,
+        description="load the version in a fresh process from the registry alone and score "
+        "test rows, match its signature with its feature set and its requirements with the "
+        "installed packages; a failure rejects",
+    )
+    packaging_timeout_s: float = Field(
+        180.0, gt=0, description="the fresh process loading the version is stopped after this"
+    )
+    max_latency_ratio: float = Field(
+        2.0,
+        gt=0,
+        description="the challenger's median scoring time per 1,000 test rows may be at most "
+        "this many times the champion's, measured beside it",
+    )
+    latency_repeats: int = Field(
+        5, ge=1, description="interleaved scoring repeats per model; the median is compared"
+    )
+    max_artifact_mb: float | None = Field(
+        None, gt=0, description="ceiling on the model artifact's size in MB; None: reported only"
     )
 
     @model_validator(mode="after")
@@ -492,6 +558,18 @@ class AlertRules(_Strict):
         return AlertRoute(owner=self.fallback_owner, assets=[asset])
 
 
+class RegistryRules(_Strict):
+    """The model registry's own hygiene: how long a champion may serve without a person
+    reviewing it again (`afterlaunch review`, checks/reviews.py)."""
+
+    review_max_age_days: int = Field(
+        90,
+        ge=1,
+        description="a champion whose last registry review (or, never reviewed, its promotion) "
+        "is older than this many days raises a WARN to its owner",
+    )
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
@@ -509,6 +587,7 @@ class Policy(_Strict):
     rollout: RolloutRules = RolloutRules()
     readiness: ReadinessRules = ReadinessRules()
     alerts: AlertRules = AlertRules()
+    registry: RegistryRules = RegistryRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:
         """Keyword arguments of a task's interval methods for every interval asked for."""

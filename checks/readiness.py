@@ -10,7 +10,13 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from checks.monitoring import adoption_summary, segment_performance, stage_view, task_success
+from checks.monitoring import (
+    adoption_summary,
+    segment_performance,
+    stage_view,
+    task_success,
+    thresholds,
+)
 from checks.policy import ReadinessRules
 
 LABEL = "label"
@@ -54,8 +60,13 @@ def build_report(x: ReadinessInputs) -> dict:
     this_week = preds[preds["day"].isin(week)]
     joined = this_week.merge(x.labels[[ID, LABEL]], on=ID, how="left")
     labelled = joined[joined[LABEL].notna() & joined["champion_score"].notna()]
-    realized = task_success(labelled["score"].to_numpy(), labelled[LABEL].to_numpy(), x.task)
-    estimate = _estimate(x.task, this_week["champion_score"].to_numpy())
+    realized = task_success(
+        labelled["score"].to_numpy(),
+        labelled[LABEL].to_numpy(),
+        x.task,
+        thresholds(labelled, "score"),
+    )
+    estimate = _estimate(x.task, this_week, "champion_score")
     base = x.baseline["metrics"]["task_success"]["value"]
     floor = base - rules.task_success_drop_points / 100
     shown = realized if realized is not None else estimate.value
@@ -180,9 +191,10 @@ class _NoEstimate:
     std: None = None
 
 
-def _estimate(task, scores: np.ndarray):
-    """The task's label-free estimate of task success, or an empty one when it has none."""
-    found = task.label_free_estimate(scores)
+def _estimate(task, frame: pd.DataFrame, column: str):
+    """The task's label-free estimate of task success of `column`'s outputs (each at its
+    version's threshold), or an empty one when it has none."""
+    found = task.label_free_estimate(frame[column].to_numpy(), thresholds(frame, column))
     return found if found is not None else _NoEstimate()
 
 
@@ -204,7 +216,7 @@ def _daily(preds: pd.DataFrame, labels: pd.DataFrame, actions: pd.DataFrame, tas
     for day, part in joined.groupby("day"):
         scored = part[part["champion_score"].notna()]
         done = scored[scored[LABEL].notna()]
-        est = _estimate(task, scored["champion_score"].to_numpy())
+        est = _estimate(task, scored, "champion_score")
         versions = sorted(set(scored["champion_version"].dropna()))
         out.append(
             {
@@ -213,7 +225,10 @@ def _daily(preds: pd.DataFrame, labels: pd.DataFrame, actions: pd.DataFrame, tas
                 "rows": int(len(part)),
                 "label_free_estimate": est.value,
                 "task_success": task_success(
-                    done["champion_score"].to_numpy(), done[LABEL].to_numpy(), task
+                    done["champion_score"].to_numpy(),
+                    done[LABEL].to_numpy(),
+                    task,
+                    thresholds(done, "champion_score"),
                 )
                 if len(done)
                 else None,

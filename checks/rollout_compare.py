@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from checks.monitoring import thresholds
 from checks.policy import RolloutRules
 from checks.rollout_stats import (
     agreement_rate,
@@ -23,12 +24,13 @@ from checks.rollout_stats import (
 )
 
 
-def _summary(scores: np.ndarray, task, edges: list[float]) -> dict:
-    scores = scores[np.isfinite(scores)]
+def _summary(scores: np.ndarray, task, edges: list[float], param=None) -> dict:
+    keep = np.isfinite(scores)
+    scores = scores[keep]
     if not len(scores):
         return {"n": 0, "mean_score": None, "positive_rate": None, "histogram": [], "edges": edges}
     counts, _ = np.histogram(np.clip(scores, edges[0], edges[-1]), bins=np.asarray(edges))
-    decided = np.asarray(task.decide(scores))
+    decided = np.asarray(task.decide(scores, None if param is None else param[keep]))
     return {
         "n": int(len(scores)),
         "mean_score": float(scores.mean()),
@@ -133,10 +135,20 @@ def compare_on_traffic(
         "champion_version": record["champion_version"],
         "scored_rows": int(len(rollout_rows)),
         "labelled_rows": int(len(labelled)),
-        "agreement_rate": _agreement(task, champion_out[ok], challenger_out[ok]),
+        "agreement_rate": _agreement(
+            task,
+            champion_out[ok],
+            challenger_out[ok],
+            _at(thresholds(rollout_rows, "champion_score"), ok),
+            _at(thresholds(rollout_rows, "challenger_score"), ok),
+        ),
         "scores": {
-            "champion": _summary(champion_out, task, edges),
-            "challenger": _summary(challenger_out, task, edges),
+            "champion": _summary(
+                champion_out, task, edges, thresholds(rollout_rows, "champion_score")
+            ),
+            "challenger": _summary(
+                challenger_out, task, edges, thresholds(rollout_rows, "challenger_score")
+            ),
         },
         "task_success_by_arm": arms,
         "paired": {
@@ -167,13 +179,20 @@ def compare_on_traffic(
     }
 
 
-def _agreement(task, champion: np.ndarray, challenger: np.ndarray) -> float | None:
-    """Share of rows where the two models' decisions agree (for a regression: outputs within
-    the task's tolerance of each other)."""
+def _at(param: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
+    return None if param is None else param[mask]
+
+
+def _agreement(
+    task, champion: np.ndarray, challenger: np.ndarray, champion_at=None, challenger_at=None
+) -> float | None:
+    """Share of rows where the two models' decisions agree, each at its own threshold (for a
+    regression: outputs within the task's tolerance of each other)."""
     if not len(champion):
         return None
+    decided = task.decide(champion, champion_at)
     return agreement_rate(
-        np.ones(len(champion), dtype=bool), task.correct(challenger, task.decide(champion))
+        np.ones(len(champion), dtype=bool), task.correct(challenger, decided, challenger_at)
     )
 
 
@@ -186,7 +205,12 @@ def _right(
     labelled = scored.merge(labels[[id_column, label_column]], on=id_column, how="inner")
     y = labelled[label_column].to_numpy(dtype="float64")
     right = {
-        column: np.asarray(task.correct(labelled[column].to_numpy(dtype="float64"), y), bool)
+        column: np.asarray(
+            task.correct(
+                labelled[column].to_numpy(dtype="float64"), y, thresholds(labelled, column)
+            ),
+            bool,
+        )
         for column in ("score", "champion_score", "challenger_score")
     }
     return labelled, right

@@ -22,6 +22,7 @@ does not judge validity: a NaN probability compares False (a "no"), so check
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from abc import ABC, abstractmethod
@@ -43,6 +44,7 @@ from checks.output_drift import (
     score_profile,
     value_profile,
 )
+from checks.thresholds import ThresholdChoice, choose_threshold
 
 SUCCESS_METRIC = "task_success"
 
@@ -95,7 +97,24 @@ class Task(ABC):
     def predict(self, model, X) -> np.ndarray: ...
 
     @abstractmethod
-    def decide(self, outputs) -> np.ndarray: ...
+    def decide(self, outputs, param=None) -> np.ndarray:
+        """The decision per output; ``param`` (a number or one per output) overrides the
+        task's parameter: rows served by versions that decide differently."""
+
+    def at(self, param: float | None) -> Task:
+        """This task deciding with ``param`` (a version's recorded decision threshold); the
+        task itself when the task has no per-version parameter or ``param`` is None."""
+        return self
+
+    def choose_param(self, y, outputs, rules) -> ThresholdChoice | None:
+        """The per-version parameter chosen on validation rows by ``rules``
+        (``checks.policy.ThresholdRules``); None for a task without one."""
+        return None
+
+    def majority_outputs(self, y) -> np.ndarray | None:
+        """The naive answer a model must beat, the same for every example; None where the
+        task has no such answer."""
+        return None
 
     @abstractmethod
     def valid_outputs(self, outputs) -> np.ndarray: ...
@@ -104,7 +123,7 @@ class Task(ABC):
     def valid_labels(self, series) -> np.ndarray | pd.Series: ...
 
     @abstractmethod
-    def _succeeded(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray: ...
+    def _succeeded(self, outputs: np.ndarray, y: np.ndarray, param=None) -> np.ndarray: ...
 
     @abstractmethod
     def _training_problem(self, y: np.ndarray) -> str | None: ...
@@ -124,7 +143,7 @@ class Task(ABC):
     ) -> OutputDrift: ...
 
     @abstractmethod
-    def label_free_estimate(self, outputs) -> LabelFreeEstimate | None: ...
+    def label_free_estimate(self, outputs, param=None) -> LabelFreeEstimate | None: ...
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -156,15 +175,15 @@ class Task(ABC):
         """The labels as the model is fitted on them (call ``check_trainable`` first)."""
         return np.asarray(y, dtype=np.float64)
 
-    def correct(self, outputs, y) -> np.ndarray:
+    def correct(self, outputs, y, param=None) -> np.ndarray:
         """Per example: did the task succeed? Invalid outputs (NaN included) did not; invalid
-        labels (NaN included) raise."""
+        labels (NaN included) raise. ``param``: as for ``decide``."""
         out, labels = _same_length(outputs, y)
         bad = int((~np.asarray(self.valid_labels(labels))).sum())
         if bad:
             raise ValueError(f"{bad} labels are not valid {self.kind} labels (or missing)")
         with np.errstate(invalid="ignore"):
-            return self.valid_outputs(out) & self._succeeded(out, labels.astype(np.float64))
+            return self.valid_outputs(out) & self._succeeded(out, labels.astype(np.float64), param)
 
     def compute(self, name: str, y, outputs) -> float | None:
         return _metrics.compute(name, y, outputs, self.param, registry=self.registry)
@@ -200,14 +219,17 @@ class Task(ABC):
         n_resamples: int,
         confidence: float = 0.95,
         seed: int,
+        champion_task: Task | None = None,
     ) -> dict[str, Difference]:
-        """Challenger - champion, positive = challenger better (``checks.bootstrap``)."""
+        """Challenger - champion, positive = challenger better (``checks.bootstrap``); this
+        task is the challenger's, ``champion_task`` the champion's when it decides differently."""
         return paired_bootstrap(
             y,
             out_challenger,
             out_champion,
             metrics,
             threshold=self.param,
+            champion_threshold=(champion_task or self).param,
             n_resamples=n_resamples,
             confidence=confidence,
             seed=seed,
@@ -242,7 +264,17 @@ class BinaryClassification(Task):
         return {
             "primary_metric": "roc_auc",
             "metrics": ["task_success", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"],
-            "floors": {"roc_auc": 0.70, "task_success": 0.80, "log_loss": 0.50, "ece": 0.05},
+            # recall and F1: a model that (almost) never says yes can still clear the
+            # task-success floor on a rare outcome; these floors reject that (the operating
+            # point itself is the threshold rule's choice, not theirs).
+            "floors": {
+                "roc_auc": 0.70,
+                "task_success": 0.80,
+                "log_loss": 0.50,
+                "ece": 0.05,
+                "recall": 0.20,
+                "f1": 0.25,
+            },
         }
 
     def predict(self, model, X) -> np.ndarray:
@@ -259,8 +291,28 @@ class BinaryClassification(Task):
             raise ValueError(f"predict_proba returned shape {proba.shape}, expected ({n}, 2)")
         return np.ascontiguousarray(proba[:, 1])
 
-    def decide(self, outputs) -> np.ndarray:
-        return np.asarray(outputs, dtype=np.float64) >= self.threshold
+    def decide(self, outputs, param=None) -> np.ndarray:
+        t = self.threshold if param is None else np.asarray(param, dtype=np.float64)
+        return np.asarray(outputs, dtype=np.float64) >= t
+
+    def at(self, param: float | None) -> BinaryClassification:
+        return self if param is None else dataclasses.replace(self, threshold=float(param))
+
+    def choose_param(self, y, outputs, rules) -> ThresholdChoice:
+        return choose_threshold(
+            y,
+            outputs,
+            rules.rule,
+            default=self.threshold,
+            target_recall=rules.target_recall,
+            cost_false_positive=rules.cost_false_positive,
+            cost_false_negative=rules.cost_false_negative,
+        )
+
+    def majority_outputs(self, y) -> np.ndarray:
+        # Always the majority class, as a certain 0 or 1: it decides the same at any threshold.
+        labels = np.asarray(y, dtype=np.float64)
+        return np.full(labels.size, float(labels.mean() >= 0.5) if labels.size else 0.0)
 
     def valid_outputs(self, outputs) -> np.ndarray:
         p = np.asarray(outputs, dtype=np.float64)
@@ -283,8 +335,8 @@ class BinaryClassification(Task):
             )
         return _mask_like(series, mask)
 
-    def _succeeded(self, outputs, y):
-        return self.decide(outputs) == (y == 1)
+    def _succeeded(self, outputs, y, param=None):
+        return self.decide(outputs, param) == (y == 1)
 
     def _training_problem(self, y):
         if np.unique(y).size < 2:
@@ -315,9 +367,9 @@ class BinaryClassification(Task):
         """``compare_scores``; ``shift_error`` is the absolute change of the positive rate."""
         return compare_scores(current, reference, psi_warn, psi_error, shift_error, min_rows)
 
-    def label_free_estimate(self, outputs) -> LabelFreeEstimate:
+    def label_free_estimate(self, outputs, param=None) -> LabelFreeEstimate:
         """CBPE: the expected task success of calibrated probabilities, without labels."""
-        return cbpe_task_success(outputs, self.threshold)
+        return cbpe_task_success(outputs, self.threshold if param is None else param)
 
 
 @dataclass(frozen=True)
@@ -371,7 +423,7 @@ class Regression(Task):
             raise ValueError(f"predict returned shape {out.shape}, expected ({n},)")
         return out
 
-    def decide(self, outputs) -> np.ndarray:
+    def decide(self, outputs, param=None) -> np.ndarray:
         return np.array(outputs, dtype=np.float64)  # a copy: the decision is the prediction
 
     def valid_outputs(self, outputs) -> np.ndarray:
@@ -396,7 +448,8 @@ class Regression(Task):
             )
         return _mask_like(series, mask)
 
-    def _succeeded(self, outputs, y):
+    def _succeeded(self, outputs, y, param=None):
+        # The tolerance is the outcome's, not a version's choice: ``param`` does not move it.
         return np.abs(y - outputs) <= self.tolerance
 
     def _training_problem(self, y):
@@ -413,6 +466,6 @@ class Regression(Task):
         output."""
         return compare_values(current, reference, psi_warn, psi_error, shift_error, min_rows)
 
-    def label_free_estimate(self, outputs) -> None:
+    def label_free_estimate(self, outputs, param=None) -> None:
         """None: without labels there is no honest estimate of a regression's error."""
         return None

@@ -202,6 +202,20 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.identical else 1
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from orchestration.explain import run_cli
+
+    home, wf = _activate(args)
+    return run_cli(args, home, wf)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from orchestration.diff import run_cli
+
+    home, wf = _activate(args)
+    return run_cli(args, home, wf)
+
+
 def _run(
     args: argparse.Namespace, job: str, ops: dict | None = None, tags: dict | None = None
 ) -> int:
@@ -569,6 +583,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", help="model version number in the registry")
     p.set_defaults(func=cmd_reproduce)
 
+    p = with_home(sub.add_parser("explain", help="why one scored row got its output"))
+    p.add_argument("entity_id", help="the entity's id (the workflow's entity id column)")
+    p.add_argument("--date", help="the partition it was scored in (default: the newest)")
+    p.add_argument("--json", action="store_true", help="machine-readable document")
+    p.set_defaults(func=cmd_explain)
+
+    p = with_home(sub.add_parser("diff", help="what changed between two registered versions"))
+    p.add_argument("versions", nargs="*", metavar="VERSION", help="two versions: A B")
+    p.add_argument("--launch", action="store_true", help="the first champion against today's")
+    p.add_argument("--all", action="store_true", help="every row, not only the changes")
+    p.add_argument("--json", action="store_true", help="machine-readable document")
+    p.set_defaults(func=cmd_diff)
+
     p = with_home(sub.add_parser("promote", help="make VERSION champion (its gate said yes)"))
     p.add_argument("version")
     p.add_argument("--reason", default="manual promotion")
@@ -606,6 +633,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why it is stopped")
     p.add_argument("--actor", help="who (default: the OS user)")
     p.set_defaults(func=cmd_rollout)
+    from orchestration import challenger_queue_cli, review, runbook
+
+    review.arguments(with_home(sub.add_parser("review", help=review.HELP)))
+    runbook.arguments(with_home(sub.add_parser("runbook", help=runbook.HELP)))
+    queue_help = challenger_queue_cli.HELP
+    challenger_queue_cli.arguments(with_home(sub.add_parser("queue", help=queue_help)))
     p = with_home(sub.add_parser("status", help="the five readiness questions, answered"))
     p.add_argument("--json", action="store_true", help="machine-readable, with each source")
     p.set_defaults(func=cmd_status)
@@ -642,6 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_mlflow_ui)
+
+    from orchestration.schema_cli import add_parser as add_schema_parser
+
+    add_schema_parser(sub, with_home)  # afterlaunch schema map | backfill | show
 
     p = sub.add_parser("init", help="scaffold a workflow from a table of your own database")
     p.add_argument("name", help="the workflow's name: lower case letters, digits and _")

@@ -29,6 +29,7 @@ from assets import (
 )
 from assets.workflow import Workflow
 from checks.policy import Policy, build_policy, read_layer
+from orchestration import review_check
 from orchestration.jobs import build_jobs
 from orchestration.sensors import build_sensors
 from resources.alerts import AlertWebhook
@@ -146,6 +147,7 @@ def build_definitions(wf: Workflow) -> Definitions:
         predictions.build(wf),
         weekly.build(wf),
         readiness.build(wf),
+        review_check.build(wf),  # the champion's registry-review age, with the weekly evaluation
     ]
     jobs = build_jobs(wf, policy)
     return Definitions(

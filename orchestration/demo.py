@@ -326,6 +326,9 @@ def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline
     os.environ[SIMULATED_NOW] = at.isoformat()
     actor = action.get("actor", "data scientist")
     reason = action.get("reason", action["kind"])
+    if action["kind"] == "schema_map":
+        _schema_map(run, home, action, number, timeline)
+        return
     if action["kind"] == "flag":
         config = {"state": action["state"], "reason": reason, "actor": actor}
         if action.get("version"):
@@ -346,6 +349,44 @@ def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline
         number, "model_registered", version=version, trigger="by hand", reason=reason
     )
     log.info("day %d: %s", number, _describe(event))
+
+
+def _schema_map(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline) -> None:
+    """A data engineer maps upstream's rename back to the contract (what `afterlaunch schema
+    map` records) and re-ingests the days it blocked (`afterlaunch schema backfill`)."""
+    from orchestration.schema import backfill, record_mapping
+
+    mapping = record_mapping(
+        home.root,
+        run.wf,
+        run.instance,
+        dict(action.get("rename") or {}),
+        dict(action.get("retype") or {}),
+        action["reason"],
+        action.get("actor", "data engineer"),
+    )
+    event = timeline.add(
+        number,
+        "schema_mapped",
+        version=mapping.version,
+        rules=mapping.describe(),
+        effective_from=mapping.effective_from,
+        actor=mapping.actor,
+        reason=mapping.reason,
+    )
+    log.info("day %d: %s", number, _describe(event))
+    if not action.get("backfill", True):
+        return
+    _, outcomes = backfill(home.root, run.wf, run.instance, run)
+    for outcome in outcomes:
+        timeline.record_run(outcome, number)
+    timeline.add(
+        number,
+        "schema_backfilled",
+        version=mapping.version,
+        partitions=[o.partition for o in outcomes],
+        rebuilt=[o.partition for o in outcomes if o.success],
+    )
 
 
 def _on_run(timeline: Timeline, outcome: RunOutcome, number: int) -> None:
@@ -397,6 +438,16 @@ def _describe(event: dict) -> str:
     if kind == "flag_changed":
         pinned = f" {event['version']}" if event["state"] == "pin" else ""
         return f"serving flag {event['state']}{pinned} by {event['actor']}: {event['reason']}"
+    if kind == "schema_mapped":
+        return (
+            f"schema v{event['version']} recorded by {event['actor']} from "
+            f"{event['effective_from']}: {event['rules']} ({event['reason']})"
+        )
+    if kind == "schema_backfilled":
+        return (
+            f"re-ingested through schema v{event['version']}: "
+            f"{', '.join(event['partitions']) or 'nothing blocked'}"
+        )
     if kind == "alert_sent":
         return f"alert to {event['owner']} ({event['delivery']}): {event['check']}"
     return kind
@@ -413,6 +464,8 @@ READABLE = (
     "rolled_back",
     "rollout_step",
     "flag_changed",
+    "schema_mapped",
+    "schema_backfilled",
 )
 
 

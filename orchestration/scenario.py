@@ -1,6 +1,7 @@
 """A scenario: which days a workflow's simulated source produces, which incidents it injects
 and what people do. The incident kinds and the workflow's own action kinds come from the
-workflow's simulation; `flag` (the serving switch) is the engine's."""
+workflow's simulation; `flag` (the serving switch) and `schema_map` (a schema mapping recorded,
+then the days it unblocks re-ingested: orchestration/schema.py) are the engine's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Protocol
 
 import yaml
 
-ENGINE_ACTIONS = ("flag",)
+ENGINE_ACTIONS = ("flag", "schema_map")
 
 
 class Incident(Protocol):
@@ -104,9 +105,32 @@ def _action(name: str, item: dict, start: date, simulation) -> dict:
         raise ValueError(f"scenario {name}: action {item['kind']} on day {day}, before the start")
     if item["kind"] == "flag" and item.get("state") not in ("on", "off", "pin"):
         raise ValueError(f"scenario {name}: a flag action needs state on, off or pin")
+    if item["kind"] == "schema_map":
+        _schema_map(name, item)
     if item["kind"] in simulation.action_kinds:
         try:
             simulation.validate_action(item)
         except ValueError as err:
             raise ValueError(f"scenario {name}: {err}") from None
     return {**item, "day": day}
+
+
+def _schema_map(name: str, item: dict) -> None:
+    """`{kind: schema_map, day, rename: {CONTRACT: UPSTREAM}, retype: {COLUMN: TYPE}, reason,
+    actor?, backfill?}`: the same rules `afterlaunch schema map` takes, refused here by shape
+    (the contract judges them when the action runs)."""
+    unknown = sorted(set(item) - {"kind", "day", "rename", "retype", "reason", "actor", "backfill"})
+    if unknown:
+        raise ValueError(f"scenario {name}: schema_map does not take {unknown}")
+    for key in ("rename", "retype"):
+        rules = item.get(key, {})
+        if not isinstance(rules, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
+        ):
+            raise ValueError(f"scenario {name}: schema_map {key} must map column names to text")
+    if not (item.get("rename") or item.get("retype")):
+        raise ValueError(f"scenario {name}: schema_map needs a rename or a retype rule")
+    if not isinstance(item.get("reason"), str) or not item["reason"].strip():
+        raise ValueError(f"scenario {name}: schema_map needs a reason")
+    if not isinstance(item.get("backfill", True), bool):
+        raise ValueError(f"scenario {name}: schema_map backfill must be true or false")

@@ -23,6 +23,13 @@ from dagster import (
 )
 
 from assets import names as n
+from assets.challenger_queue import (
+    ChallengerQueue,
+    queue_path,
+    stored_evaluations,
+    sync,
+)
+from assets.challenger_queue import next_move as queue_next_move
 from assets.champion_repair import repair_needed
 from assets.check_history import HISTORY_LIMIT, evaluations
 from assets.evaluation import find_evaluation
@@ -269,7 +276,7 @@ class _Sensors:
             )
 
         @sensor(
-            jobs=[jobs["rollout_step"], jobs["complete_rollout"]],
+            jobs=[jobs["rollout_step"], jobs["complete_rollout"], jobs["evaluate_challenger"]],
             minimum_interval_seconds=3600,
             default_status=ON,
         )
@@ -282,11 +289,20 @@ class _Sensors:
         ):
             """Starts a rollout for a challenger the gate passed, then every day: rolls it back
             when a trigger fired, advances the canary on the policy's schedule, and promotes it
-            (or abandons it) at the end. The decision is `checks.rollout.next_move`."""
+            (or abandons it) at the end. The decision is `checks.rollout.next_move`. A
+            challenger that passes while a rollout runs is queued (`assets.challenger_queue`)
+            and, once the rollout has ended, re-evaluated against the champion of then."""
             rules = policy.load()
             store = storage.snapshots
             record = current_rollout(store)
+            queued = None
+            if rules.rollout.enabled:
+                queued = sensors.queue_step(
+                    context.instance, storage, registry, record, clock.now()
+                )
             if not is_active(record):
+                if queued is not None:
+                    return queued
                 return sensors.maybe_start(store, registry, rules, record)
             judged = store.partitions(n.COMPARISON)
             latest = store.read(n.COMPARISON, judged[-1]) if judged else None
@@ -394,6 +410,92 @@ class _Sensors:
             tags={**self.tags, TRIGGER_TAG: "rollout", REASON_TAG: reason[:250]},
         )
 
+    def queue_step(self, instance, storage: HomeStorage, registry: ModelRegistry, record, now):
+        """Record what the queue must know (a rollout started, a verdict held up), then the
+        head's next request while no rollout runs; None when the queue is empty."""
+        wf, store = self.wf, storage.snapshots
+        queue = ChallengerQueue(queue_path(storage.root))
+        champion = registry.version_for_alias("champion")
+        entries = sync(queue, store, champion, now)
+        heads = [e for e in entries if e.is_open]
+        failed = _failed_run(instance, heads[0].last.get("run_key")) if heads else None
+        move = queue_next_move(entries, stored_evaluations(store), champion, record, failed)
+        if move.action == "none":
+            return None
+        waiting = ", ".join(f"{e.version} ({e.state})" for e in entries if e.is_open)
+        if move.action == "wait":
+            return SkipReason(f"challenger queue [{waiting}]: {move.reason}")
+        entry = move.entry
+        log.info("challenger queue: %s", move.reason)
+        if move.action == "fail":
+            queue.append(entry.id, "failed", entry.version, now, move.reason, against=champion)
+            return SkipReason(f"challenger queue: {move.reason}")
+        if move.action == "reevaluate":
+            tries = sum(e["event"] == "reevaluating" for e in entry.events)
+            run_key = f"queue-reevaluate:{entry.id}:{tries + 1}"
+            queue.append(
+                entry.id,
+                "reevaluating",
+                entry.version,
+                now,
+                move.reason,
+                against=champion,
+                after=f"rollout {record['id']} {record['state']}" if record else "no rollout",
+                evaluations_seen=len(stored_evaluations(store)),
+                run_key=run_key,
+                **({"evaluation": move.evaluation.key} if move.evaluation else {}),
+            )
+            return RunRequest(
+                run_key=run_key,
+                job_name="evaluate_challenger",
+                run_config={"ops": {wf.op(n.EVALUATION): {"config": {"version": entry.version}}}},
+                tags={
+                    **self.tags,
+                    TRIGGER_TAG: "challenger_queue",
+                    "afterlaunch/version": entry.version,
+                    REASON_TAG: move.reason[:250],
+                },
+            )
+        if move.action == "reject":
+            queue.append(
+                entry.id,
+                "rejected",
+                entry.version,
+                now,
+                move.reason,
+                evaluation=move.evaluation.key,
+                verdict=move.evaluation.record["verdict"],
+                against=champion,
+            )
+            return SkipReason(f"challenger queue: {move.reason}")
+        if entry.state != "starting":
+            evaluation_key = move.evaluation.key
+            queue.append(
+                entry.id,
+                "starting",
+                entry.version,
+                now,
+                move.reason,
+                evaluation=evaluation_key,
+                against=champion,
+                run_key=f"queue-start:{entry.id}:{evaluation_key}",
+            )
+        else:
+            evaluation_key = entry.last["evaluation"]
+        config = {
+            wf.op(n.ROLLOUT): {
+                "config": {
+                    "action": "start",
+                    "version": entry.version,
+                    "actor": "rollout",
+                    "reason": f"from the challenger queue: {move.reason}",
+                }
+            }
+        }
+        return self.rollout_request(
+            "rollout_step", f"queue-start:{entry.id}:{evaluation_key}", config, move.reason
+        )
+
     def maybe_start(self, store, registry: ModelRegistry, rules, record: dict | None):
         wf = self.wf
         if not rules.rollout.enabled:
@@ -428,6 +530,16 @@ class _Sensors:
             }
         }
         return self.rollout_request("rollout_step", f"rollout-start:{version}", config, reason)
+
+
+def _failed_run(instance, run_key: str | None) -> str | None:
+    """The id of the newest run launched for `run_key` if it failed (None otherwise)."""
+    if not run_key:
+        return None
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    if runs and runs[0].status == DagsterRunStatus.FAILURE:
+        return runs[0].run_id
+    return None
 
 
 def _deliver(outbox: AlertOutbox, webhook: AlertWebhook, now, loud_after: int) -> tuple[int, int]:

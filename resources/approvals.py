@@ -157,3 +157,79 @@ def _identity(approval: Approval) -> tuple:
         approval.test_set_sha256,
         approval.verdict_at,
     )
+
+
+# ---------------------------------------------------------------------- registry reviews
+
+
+@dataclass(frozen=True)
+class Review:
+    """One person's registry review of one version: who looked, when, and what they found."""
+
+    version: str
+    reviewer: str
+    reviewed_at: str
+    note: str
+
+
+_REVIEW_COLUMNS = tuple(f.name for f in fields(Review))
+_REVIEW_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} TEXT NOT NULL" for c in _REVIEW_COLUMNS)}
+);
+CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
+BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
+BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+"""
+
+
+class ReviewStore:
+    """Registry reviews, in the approvals file (`approvals_path`) as their own append-only
+    table: a review is never edited; a second look is a second row."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._approvals = ApprovalStore(path)  # its connection and error wording
+
+    def record(self, review: Review) -> Review:
+        if not review.reviewer.strip() or not review.note.strip():
+            raise ApprovalStoreError(
+                f"a review of version {review.version} needs a reviewer and a note"
+            )
+        datetime.fromisoformat(review.reviewed_at)  # a malformed time is refused, not kept
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._approvals._connect() as conn:
+            try:
+                with conn:
+                    conn.executescript(_REVIEW_SCHEMA)
+                    conn.execute(
+                        f"INSERT INTO reviews ({', '.join(_REVIEW_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' for _ in _REVIEW_COLUMNS)})",
+                        astuple(review),
+                    )
+            except sqlite3.DatabaseError as exc:
+                raise self._approvals._malformed(exc) from exc
+        return review
+
+    def all(self, version: str | None = None) -> list[Review]:
+        """Every review (of `version`, if given), oldest first."""
+        if not self.path.exists():
+            return []
+        with self._approvals._connect() as conn:
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if "reviews" not in tables:
+                    return []
+                rows = conn.execute(
+                    f"SELECT {', '.join(_REVIEW_COLUMNS)} FROM reviews ORDER BY id"
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._approvals._malformed(exc) from exc
+        found = [Review(*row) for row in rows]
+        return [r for r in found if version is None or r.version == str(version)]
+
+    def latest(self, version: str) -> Review | None:
+        found = self.all(version)
+        return found[-1] if found else None

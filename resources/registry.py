@@ -695,6 +695,29 @@ class ModelRegistry(dg.ConfigurableResource):
                 raise ValueError(f"{name} holds a {type(content).__name__}, not a JSON object")
             return content
 
+    def run_artifact_names(self, version: str) -> list[str]:
+        """The top-level artifact names of the run that produced ``version`` (e.g.
+        "lineage.json"): what it recorded, without downloading any of it."""
+        version = self._version_str(version)
+        with self._failing_as(f"listing run artifacts of {self.model_name!r} version {version}"):
+            client = self._client()
+            run_id = self._get_version(client, version).run_id
+            if not run_id:
+                raise RuntimeError(f"version {version} has no run to read artifacts from")
+            return sorted(a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run_id))
+
+    def download_model_folder(self, version: str, dst: str | os.PathLike) -> Path:
+        """The version's model folder (MLmodel, requirements.txt, the model file) copied into
+        ``dst`` as files; nothing in it is loaded (the packaging check reads and measures it)."""
+        version = self._version_str(version)
+        with self._failing_as(f"downloading the model of {self.model_name!r} version {version}"):
+            location = self._client().get_model_version_download_uri(self.model_name, version)
+            repository = get_artifact_repository(
+                location, tracking_uri=self.tracking_uri, registry_uri=self._registry_uri
+            )
+            with _scoped_env(_QUIET_DOWNLOADS):
+                return Path(repository.download_artifacts("", dst_path=str(dst)))
+
     def versions(self) -> list[dict]:
         """Every version, oldest first: version, aliases, status, created (ISO UTC), run_id."""
         with self._failing_as(f"listing versions of {self.model_name!r}"):

@@ -232,3 +232,26 @@ def test_a_version_whose_feature_set_is_gone_or_changed_or_unnamed_is_refused():
     with pytest.raises(PromotionError, match="version 3 cannot be served"):
         servable(only_v2)("3", {FEATURE_SET_TAG: "1"})
     servable(WF)("3", {FEATURE_SET_TAG: "1", FEATURE_HASH_TAG: V1.definitions_hash})
+
+
+def test_each_row_is_decided_at_the_threshold_of_the_version_that_served_it():
+    # Champion 1 decides at 0.15 (its own choice on validation), challenger 4 at 0.95: both
+    # models' outputs sit between, so the arms decide oppositely on identical-looking rows.
+    champion = ServedModel("1", Constant(0.2), V1, WF.task.at(0.15))
+    challenger = ServedModel("4", Constant(0.9), V1, WF.task.at(0.95))
+    out = serve(
+        WF,
+        _raw(),
+        main=champion,
+        challenger=challenger,
+        rollout_id="v4-2026-03-01",
+        fraction=0.5,
+        scored_at="2026-03-02T02:00:00+00:00",
+    ).frame
+    canary = out["arm"] == "canary"
+    assert 0 < canary.sum() < len(out)
+    assert out.loc[~canary, "decision"].all() and not out.loc[canary, "decision"].any()
+    assert set(out.loc[~canary, "threshold"]) == {0.15} and set(out.loc[canary, "threshold"]) == {
+        0.95
+    }
+    assert set(out["champion_threshold"]) == {0.15} and set(out["challenger_threshold"]) == {0.95}

@@ -78,7 +78,8 @@ def assert_every_criterion_has_a_reason(decision: GateDecision, expected: list[s
     assert all(r.strip() for r in decision.reasons)
     records = decision.records()
     assert len(records) == len(expected)
-    assert all(set(r) == {"criterion", "value", "threshold", "passed", "reason"} for r in records)
+    columns = {"criterion", "value", "threshold", "passed", "reason", "needs_approval"}
+    assert all(set(r) == columns for r in records)
     assert decision.verdict in VERDICTS
     assert decision.promote == (decision.verdict == "promote")
     assert decision.summary().startswith(decision.verdict + ":")
@@ -98,7 +99,7 @@ def test_a_better_challenger_is_promoted_with_every_reason():
         "roc_auc non-inferior to champion: +0.021 [+0.008, +0.034], interval above the -0.01 "
         "margin" in g.reasons
     )
-    assert g.summary().startswith("promote: 7 of 7 criteria passed, none failed; roc_auc")
+    assert g.summary().startswith("promote: 9 of 9 criteria passed, none failed; roc_auc")
 
 
 def test_a_worse_challenger_is_rejected():
@@ -114,7 +115,7 @@ def test_a_worse_challenger_is_rejected():
         in g.reasons
     )
     assert g.summary() == (
-        "reject: 2 of 7 criteria failed: non_inferiority:roc_auc, superiority:roc_auc"
+        "reject: 2 of 9 criteria failed: non_inferiority:roc_auc, superiority:roc_auc"
     )
     # Holding more metrics to non-inferiority is a policy choice, judged on the interval too.
     strict = RULES.model_copy(update={"non_inferiority_metrics": ["roc_auc", "task_success"]})
@@ -179,7 +180,7 @@ def test_the_first_model_is_promoted_on_the_floors():
         g.reasons
     )
     assert (
-        g.summary() == "promote: first model, floors cleared; 6 of 7 criteria passed, none failed"
+        g.summary() == "promote: first model, floors cleared; 8 of 9 criteria passed, none failed"
     )
     assert_every_criterion_has_a_reason(g, expected_criteria(RULES, False, slices))
 
@@ -219,7 +220,7 @@ def test_approval_mode_awaits_a_human():
         "approval required (high-risk switch): a human must approve before promotion"
     )
     assert g.summary() == (
-        "awaiting_approval: 6 of 7 criteria passed, none failed; a human must approve"
+        "awaiting_approval: 8 of 9 criteria passed, none failed; a human must approve"
     )
     assert_every_criterion_has_a_reason(g, expected_criteria(rules, True))
     # a failing challenger is rejected outright, never left waiting for approval
@@ -311,6 +312,8 @@ def test_gate_and_evaluation_defaults_are_the_documented_ones():
         "task_success": 0.80,
         "log_loss": 0.50,
         "ece": 0.05,
+        "recall": 0.20,
+        "f1": 0.25,
     }
     assert policy.gate.metrics == [
         "task_success",

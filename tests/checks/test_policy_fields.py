@@ -46,6 +46,8 @@ READ_BY = {
     "training.hyperparameters": "assets/training.py",
     "training.seed": "assets/training.py",
     "training.owner": "assets/training.py",
+    "training.decision_threshold": "assets/training.py",
+    "gate.beat_baselines": "assets/evaluation.py",
     "gate.primary_metric": "checks/gate.py",
     "gate.floors": "checks/gate.py",
     "gate.metrics": "assets/evaluation.py",
@@ -56,6 +58,13 @@ READ_BY = {
     "gate.min_slice_size": "assets/evaluation.py",
     "gate.require_approval": "checks/gate.py",
     "gate.verdict_max_age_days": "assets/deployment.py",
+    "gate.incomplete_lineage": "checks/provenance.py",
+    "gate.max_leaked_entities": "checks/provenance.py",
+    "gate.packaging": "assets/gate_evidence.py",
+    "gate.packaging_timeout_s": "assets/gate_evidence.py",
+    "gate.max_latency_ratio": "checks/provenance.py",
+    "gate.latency_repeats": "assets/gate_evidence.py",
+    "gate.max_artifact_mb": "checks/provenance.py",
     "evaluation.bootstrap_resamples": "checks/policy.py",
     "evaluation.confidence": "checks/policy.py",
     "evaluation.seed": "checks/policy.py",
@@ -100,6 +109,7 @@ READ_BY = {
     "alerts.routes": "checks/policy.py",
     "alerts.fallback_owner": "checks/policy.py",
     "alerts.max_attempts_logged": "orchestration/sensors.py",
+    "registry.review_max_age_days": "orchestration/review_check.py",
 }
 
 

@@ -41,7 +41,14 @@ def test_what_differs_between_the_tasks():
     assert BINARY.default_gate == {
         "primary_metric": "roc_auc",
         "metrics": ["task_success", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"],
-        "floors": {"roc_auc": 0.70, "task_success": 0.80, "log_loss": 0.50, "ece": 0.05},
+        "floors": {
+            "roc_auc": 0.70,
+            "task_success": 0.80,
+            "log_loss": 0.50,
+            "ece": 0.05,
+            "recall": 0.20,
+            "f1": 0.25,
+        },
     }
     assert REG.default_gate == {
         "primary_metric": "task_success",

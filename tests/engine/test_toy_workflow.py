@@ -124,7 +124,7 @@ def test_the_first_model_is_trained_judged_and_promoted_on_the_task_metrics(worl
     launch = world["runs"]["launch"]
     assert launch.success, launch.step_errors
     evaluation = launch.materialized["challenger_evaluation"]
-    assert evaluation["verdict"] == "promote"
+    assert evaluation["verdict"] == "promote", evaluation["reasons"]
     assert world["registry"].version_for_alias("champion") == "1"
     record = world["store"].read("challenger_evaluation", None)
     assert set(record["metrics"]) == {"task_success", "mae", "rmse"}

@@ -41,14 +41,18 @@ def test_default_scenario_days_become_dates_and_stay_in_range():
     )
     shorter = load_scenario(SIMULATION, days=70)
     assert all(i.day <= shorter.end for i in shorter.incidents)
-    # What people do: the hand-registered model before the concept drift, the flag after it.
+    # What people do: the hand-registered models before the concept drift (the gate stops the
+    # first, the canary the second), the flag after it.
     assert [(a["kind"], a["day"]) for a in scenario.actions] == [
         ("hand_registered_model", 55),
+        ("hand_registered_model", 60),
         ("flag", 69),
         ("flag", 70),
+        ("schema_map", 79),  # upstream's rename of day 77 mapped back to the contract
     ]
     assert [a["kind"] for a in load_scenario(SIMULATION, days=60).actions] == [
-        "hand_registered_model"
+        "hand_registered_model",
+        "hand_registered_model",
     ]
 
 

@@ -17,7 +17,8 @@ Kinds fall in four groups, applied by
 
 plus ``concept_drift``, which changes only the outcome model, from its day for ``days`` days.
 ``covariate_shift`` also takes ``days`` (default 1): a shift that persists is a new world, the
-kind of drift that justifies a retraining.
+kind of drift that justifies a retraining. So does ``schema_change``: upstream renames a column
+once and keeps sending the new name, until someone maps it back (``afterlaunch schema map``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from workflows.ticket_escalation.simulation.vocabulary import (
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # mode: rename | drop | retype. new_name is used by rename only, template by retype only.
+    # Also `days` (default 1): how many days upstream keeps sending the change.
     "schema_change": {
         "mode": "rename",
         "column": "message_length",
@@ -397,6 +399,14 @@ def _choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def _schema_change(params: dict) -> dict[str, Any]:
+    days = params.pop("days", 1)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(f"days must be an int >= 1, got {days!r}")
+    found = _schema_change_params(params)
+    return {**found, **({"days": days} if days > 1 else {})}
+
+
+def _schema_change_params(params: dict) -> dict[str, Any]:
     p = _take(params, DEFAULT_PARAMS["schema_change"])
     mode = _choice("mode", p["mode"], ("rename", "drop", "retype"))
     column = _choice("column", p["column"], TICKET_COLUMNS)
