@@ -157,7 +157,7 @@ def fresh_process_outputs(
     with tempfile.TemporaryDirectory(prefix="afterlaunch-packaging-") as tmp:
         given, answer = Path(tmp) / "rows.parquet", Path(tmp) / "outputs.json"
         features.to_parquet(given, index=False)
-        command = [sys.executable, "-m", "assets.gate_evidence", version, str(given), str(answer)]
+        command = [sys.executable, "-m", "resources.fresh_load", version, str(given), str(answer)]
         try:
             done = subprocess.run(
                 command,
@@ -351,20 +351,3 @@ class Timed:
 
 
 # ---------------------------------------------------------------- the fresh process
-
-
-def _fresh_process(argv: list[str]) -> int:
-    version, given, answer = argv
-    missing = [v for v in _ENV.values() if not os.environ.get(v)]
-    if missing:
-        raise SystemExit(f"the packaging check's process needs {', '.join(missing)} set")
-    registry = ModelRegistry(**{field: os.environ[name] for field, name in _ENV.items()})
-    model = registry.load_model(version)
-    features = pd.read_parquet(given)
-    outputs = np.asarray(getattr(model, _predict_fn(model))(features), dtype="float64")
-    Path(answer).write_text(json.dumps({"outputs": outputs.tolist()}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_fresh_process(sys.argv[1:]))

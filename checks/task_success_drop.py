@@ -25,6 +25,14 @@ def judge_task_success_drop(
 
 
 def first_day_below(daily: dict[str, float], floor: float) -> str | None:
-    """The first day (ISO, in order) whose task success is below `floor`, or None: where a
-    drop most likely began, so a retraining after it need not learn from the old world."""
-    return next((day for day in sorted(daily) if daily[day] < floor), None)
+    """The first day of the unbroken run of days below `floor` that lasts to the newest day
+    (ISO), or None when the newest day is not below: where the drop that persists most likely
+    began, so a retraining after it need not learn from the old world. An earlier dip the
+    days recovered from (a covariate shift of a few days) does not move it back."""
+    start = None
+    for day in sorted(daily):
+        if daily[day] < floor:
+            start = start or day
+        else:
+            start = None
+    return start

@@ -117,6 +117,16 @@ def types_to_trust(model: Any, what: str) -> list[str]:
     return _outside_the_list(skops.io.get_untrusted_types(data=skops.io.dumps(model)), what)
 
 
+def load_from_repository(repository, dst: str, what: str) -> Any:
+    """The model in an MLflow model folder (an artifact repository): its MLmodel file is
+    downloaded and read first, and only a skops file named there is downloaded and loaded."""
+    mlmodel = repository.download_artifacts(MLMODEL, dst_path=dst)
+    with open(mlmodel, encoding="utf-8") as f:
+        stored = stored_format(f.read(), what)
+    file = require_skops(stored, what)
+    return load_skops(repository.download_artifacts(file, dst_path=dst), what)
+
+
 def load_skops(path: str | os.PathLike, what: str) -> Any:
     """Load a skops file with the project's allow-list. The untrusted types are read from the
     file's schema first (which constructs nothing) so that a refusal names them; skops then

@@ -672,10 +672,7 @@ class ModelRegistry(dg.ConfigurableResource):
             tempfile.TemporaryDirectory(prefix="afterlaunch-model-") as tmp,
             _scoped_env(_QUIET_DOWNLOADS),
         ):
-            mlmodel = Path(repository.download_artifacts(model_format.MLMODEL, dst_path=tmp))
-            stored = model_format.stored_format(mlmodel.read_text(encoding="utf-8"), what)
-            file = model_format.require_skops(stored, what)
-            return model_format.load_skops(repository.download_artifacts(file, dst_path=tmp), what)
+            return model_format.load_from_repository(repository, tmp, what)
 
     def load_artifact_json(self, version: str, name: str) -> dict:
         """A JSON artifact (e.g. "lineage.json") of the run that produced ``version``."""

@@ -93,10 +93,20 @@ def test_next_test_set_version():
         next_test_set_version("2b")
 
 
-def test_first_day_below_the_floor():
-    daily = {"2026-03-03": 0.81, "2026-03-01": 0.82, "2026-03-02": 0.70, "2026-03-04": 0.60}
-    assert first_day_below(daily, 0.75) == "2026-03-02"
+def test_the_drop_starts_where_the_run_of_bad_days_reaching_today_starts():
+    # 03-02 dipped and recovered (a few days' covariate shift); the drop that lasts began 03-04.
+    daily = {
+        "2026-03-03": 0.81,
+        "2026-03-01": 0.82,
+        "2026-03-02": 0.70,
+        "2026-03-04": 0.60,
+        "2026-03-05": 0.62,
+    }
+    assert first_day_below(daily, 0.75) == "2026-03-04"
+    assert first_day_below({**daily, "2026-03-03": 0.74}, 0.75) == "2026-03-02"
     assert first_day_below(daily, 0.5) is None
+    # Recovered by the newest day: no drop to retrain after.
+    assert first_day_below({**daily, "2026-03-06": 0.8}, 0.75) is None
 
 
 def test_a_streak_older_than_the_history_read_keeps_its_start_and_its_key():
