@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,9 @@ from assets.workflow import Workflow
 from checks import provenance
 from checks.gate import Criterion
 from checks.policy import GateRules
+from resources import fresh_load
 from resources.masking import mask
+from resources.packages import installed_versions
 from resources.registry import ModelRegistry
 
 log = logging.getLogger("afterlaunch.gate_evidence")
@@ -49,12 +50,6 @@ TRAINING_ENTITIES = "training_entities.json"
 PACKAGING_ROWS = 5  # test rows the fresh process scores
 _REQUIREMENTS = "requirements.txt"
 _MLMODEL = "MLmodel"
-_ENV = {
-    "tracking_uri": "AFTERLAUNCH_GATE_TRACKING_URI",
-    "registry_uri": "AFTERLAUNCH_GATE_REGISTRY_URI",
-    "artifact_root": "AFTERLAUNCH_GATE_ARTIFACT_ROOT",
-    "model_name": "AFTERLAUNCH_GATE_MODEL_NAME",
-}
 _ERROR_CHARS = 600  # the tail of the fresh process's stderr shown in the criterion
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,24 +116,8 @@ def signature_columns(mlmodel_text: str) -> list[str] | None:
     return [str(c["name"]) for c in columns if isinstance(c, dict) and "name" in c]
 
 
-def installed_versions(names: Iterable[str]) -> dict[str, str | None]:
-    """The deployment's installed version of each distribution (None: not installed)."""
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            found[name] = None  # the judgement names it "not installed"
-    return found
-
-
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def _predict_fn(model) -> str:
-    # As the registry chose it for the signature: a classifier by its probabilities.
-    return "predict_proba" if hasattr(model, "predict_proba") else "predict"
 
 
 def fresh_process_outputs(
@@ -148,10 +127,9 @@ def fresh_process_outputs(
     (its outputs, None), or (None, the error it reported)."""
     env = {
         **os.environ,
-        _ENV["tracking_uri"]: registry.tracking_uri,
-        _ENV["registry_uri"]: registry.registry_uri or registry.tracking_uri,
-        _ENV["artifact_root"]: registry.artifact_root,
-        _ENV["model_name"]: registry.model_name,
+        fresh_load.ENV["tracking_uri"]: registry.tracking_uri,
+        fresh_load.ENV["registry_uri"]: registry.registry_uri or registry.tracking_uri,
+        fresh_load.ENV["model_name"]: registry.model_name,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
     }
     with tempfile.TemporaryDirectory(prefix="afterlaunch-packaging-") as tmp:
@@ -188,7 +166,7 @@ def packaging_evidence(
     )
     difference = None
     if outputs is not None:
-        here = np.asarray(getattr(served.model, _predict_fn(served.model))(features), "float64")
+        here = np.asarray(fresh_load.predict(served.model, features), "float64")
         if here.shape != outputs.shape:
             error = f"it returned outputs of shape {outputs.shape}, this process {here.shape}"
         elif not np.array_equal(np.isnan(here), np.isnan(outputs)):

@@ -21,6 +21,11 @@ ENV = {
 }
 
 
+def predict(model, features):
+    """As the registry chose it for the signature: a classifier by its probabilities."""
+    return (model.predict_proba if hasattr(model, "predict_proba") else model.predict)(features)
+
+
 def main(argv: list[str]) -> int:
     version, given, answer = argv
     missing = [v for v in ENV.values() if not os.environ.get(v)]
@@ -42,9 +47,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="afterlaunch-fresh-") as tmp:
         model = model_format.load_from_repository(repository, tmp, f"{name!r} version {version}")
     features = pd.read_parquet(given)
-    # As the registry chose it for the signature: a classifier by its probabilities.
-    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    outputs = np.asarray(predict(features), dtype="float64")
+    outputs = np.asarray(predict(model, features), dtype="float64")
     Path(answer).write_text(json.dumps({"outputs": outputs.tolist()}))
     return 0
 

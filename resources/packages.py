@@ -6,6 +6,7 @@ shows as a change between two versions."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 from importlib import metadata
 
 from packaging.requirements import Requirement
@@ -35,10 +36,18 @@ def installed_packages(distribution: str = PROJECT_DISTRIBUTION) -> dict[str, st
         # Only what the deployment installs: a requirement of an extra (dev tools) is not.
         if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
             names.add(requirement.name)
+    versions = installed_versions(sorted(names, key=str.lower))
     found = {"python": platform.python_version()}
-    for name in sorted(names, key=str.lower):
+    found.update({n.lower(): v or "not installed" for n, v in versions.items()})
+    return found
+
+
+def installed_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """The installed version of each distribution (None: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in names:
         try:
-            found[name.lower()] = metadata.version(name)
+            found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            found[name.lower()] = "not installed"
+            found[name] = None
     return found
