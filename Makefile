@@ -38,7 +38,7 @@ browser:
 # deployment) is built once, and a third worker fills the time the others spend waiting on
 # SQLite, Postgres, the webserver and the daemon (6.5 minutes here, against 9.3 on two).
 test: lint validate browser
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 # Side-by-side measurements; figures land in benchmarks/results/ (see benchmarks/README.md).
 # Evidently and river get their own environments (benchmarks/envs/), created on first use.

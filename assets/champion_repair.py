@@ -36,8 +36,10 @@ def change_metadata(change: ChampionChange, repaired: str | None = None) -> dict
         "actor": change.actor,
         "approved_by": change.approved_by or "not required",
         "gate": MetadataValue.json(change.gate or {}),
+        # `at` is the workflow's clock (the simulated date in a demo), not Dagster's timestamp.
+        "at": change.at,
         "summary": f"{change.action}: {change.previous_version or 'none'} -> "
-        f"{change.version} by {change.actor}: {change.reason}",
+        f"{change.version} by {change.actor}: {change.reason} (on {change.at[:10]})",
         CHANGE_ID: change.id or "none",
     }
     if repaired:

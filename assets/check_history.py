@@ -30,7 +30,7 @@ class Evaluation:
 
 
 def check_key(asset: str, check: str) -> AssetCheckKey:
-    return AssetCheckKey(AssetKey(asset), check)
+    return AssetCheckKey(AssetKey.from_user_string(asset), check)
 
 
 def evaluations(
@@ -69,3 +69,26 @@ def evaluations(
                 )
             )
     return sorted(found, key=lambda e: e.id)
+
+
+def latest_per_partition(found: Iterable[Evaluation]) -> dict[str | None, Evaluation]:
+    """The newest evaluation of each partition (a re-run check supersedes the earlier one)."""
+    latest: dict[str | None, Evaluation] = {}
+    for e in sorted(found, key=lambda e: e.id):
+        latest[e.partition] = e
+    return latest
+
+
+def failing_streak(found: Iterable[Evaluation], partition: str | None) -> int:
+    """How many partitions in a row, ending at `partition`, the check's newest verdict failed
+    (0 when it passed there). `found` holds one check's evaluations; keys sort by date."""
+    latest = latest_per_partition(found)
+    if partition not in latest or latest[partition].passed:
+        return 0
+    keys = sorted(k for k in latest if k is not None) if partition is not None else [None]
+    streak = 0
+    for key in reversed(keys[: keys.index(partition) + 1]):
+        if latest[key].passed:
+            break
+        streak += 1
+    return streak

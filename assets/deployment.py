@@ -28,10 +28,12 @@ from assets.metadata import table
 from assets.models import load_served, servable
 from assets.names import BASELINE, CHAMPION, EVAL_SET, EVALUATION
 from assets.promotion import PromotionError, promote, rollback
+from assets.ui_links import link_change
 from assets.workflow import Workflow
 from resources.approvals import ApprovalStore, acting_person, approvals_path
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
+from resources.links import UiLinks
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
@@ -130,6 +132,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         storage: HomeStorage,
         policy: PolicyResource,
         clock: ClockResource,
+        links: UiLinks,
     ):
         """The serving model: one materialization per promotion or rollback."""
         if config.action == "repair":
@@ -156,7 +159,9 @@ def build(wf: Workflow) -> tuple[list, list]:
                 )
             except PromotionError as exc:
                 raise Failure(str(exc)) from exc
-            yield change_output(change)
+            yield link_change(
+                links, registry, change_output(change), context.run.run_id, wf.key(CHAMPION)
+            )
             return
         if config.action not in ("auto", "promote", "approve"):
             raise Failure(
@@ -258,7 +263,9 @@ def build(wf: Workflow) -> tuple[list, list]:
             )
         except PromotionError as exc:
             raise Failure(str(exc)) from exc
-        yield change_output(change)
+        yield link_change(
+            links, registry, change_output(change), context.run.run_id, wf.key(CHAMPION)
+        )
 
     @asset(
         name=BASELINE,

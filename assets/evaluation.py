@@ -23,10 +23,12 @@ from assets.metadata import table
 from assets.models import load_served
 from assets.names import BASELINE, CHALLENGER, EVAL_SET, EVALUATION, FEATURES, LABELS
 from assets.training import labelled_window
+from assets.ui_links import mlflow_version_metadata
 from assets.workflow import Workflow
 from checks.gate import SliceComparison, decide
 from checks.gate_skill import beat_baselines
 from resources.clock import ClockResource
+from resources.links import UiLinks
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.snapshots import content_hash
@@ -193,6 +195,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         storage: HomeStorage,
         policy: PolicyResource,
         clock: ClockResource,
+        links: UiLinks,
     ) -> Output[dict]:
         """The challenger and the champion scored on the same test set, each with its own
         feature set; the gate decides with a paired bootstrap of the differences. The
@@ -294,9 +297,10 @@ def build(wf: Workflow) -> tuple[list, list]:
             metadata={
                 "verdict": verdict,
                 "challenger_version": version,
+                **mlflow_version_metadata(links, registry.model_name, version),
                 "champion_version": champion_version or "none",
                 "challenger_decides_at": c_task.param,
-                "summary": decision.summary(),
+                "summary": f"{decision.summary()} (on {value['evaluated_at'][:10]})",
                 "criteria": table(decision.records()),
                 "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons)),
                 "metrics": table(

@@ -86,8 +86,9 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "version": config.version or "none",
                 "reason": config.reason,
                 "actor": record["actor"],
+                "at": record["at"],  # the workflow's clock: a demo's simulated date
                 "summary": f"{record['model']}: {was} -> {shown} by {record['actor']}: "
-                f"{config.reason}",
+                f"{config.reason} (on {record['at'][:10]})",
             },
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,14 @@ def table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = 
     # Every record must carry every column (Dagster requires it); a missing value is None.
     rows = [TableRecord({name: _cell(r.get(name)) for name in columns}) for r in records]
     return MetadataValue.table(records=rows, schema=schema)
+
+
+def round_sig(value: Any, digits: int = 3) -> Any:
+    """A float to `digits` significant digits, for a table a person reads (other values as
+    they are); the unrounded numbers stay in the check's numeric metadata."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{digits}g}")
+    return value
 
 
 def column_schema(logical: Mapping[str, str]) -> TableSchema:

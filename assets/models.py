@@ -8,11 +8,13 @@ ninety days with a handful of versions).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from dagster import Failure
 
+from assets.alias_guard import audited_champion
 from assets.feature_sets import FeatureSet, FeatureSetMissing
 from assets.lineage import THRESHOLD_TAG
 from assets.promotion import PromotionError
@@ -133,8 +135,9 @@ def version_task(wf: Workflow, version: str, tags: dict) -> Task:
         ) from err
 
 
-def champion(wf: Workflow, registry: ModelRegistry) -> ServedModel:
-    version = registry.version_for_alias("champion")
+def champion(wf: Workflow, registry: ModelRegistry, lock_path: Path) -> ServedModel:
+    """The audited champion: an @champion moved outside Afterlaunch is not served."""
+    version = audited_champion(registry, lock_path)
     if version is None:
         raise Failure(f"no {wf.model_name} model behind @champion: promote one before scoring")
     return load_served(wf, registry, version)

@@ -19,6 +19,7 @@ PREDICTIONS = "predictions"
 COMPARISON = "rollout_comparison"
 WEEKLY = "weekly_evaluation"
 READINESS = "readiness_report"
+INCIDENT_TIMELINE = "incident_timeline"
 
 # Columns the engine writes beside a workflow's id and segments in its own frames (the scored
 # rows, the monitoring layers' day column and vocabulary): a workflow column of the same name

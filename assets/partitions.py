@@ -17,6 +17,8 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
+from resources.clock import calendar_end
+
 CADENCES = ("daily", "weekly", "monthly")
 # Nominal length of one period: how a policy's day counts become partition counts.
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
@@ -45,11 +47,14 @@ class Partitioning:
 
     @cached_property
     def definition(self) -> TimeWindowPartitionsDefinition:
+        end = calendar_end()  # read when the code location loads, not at import
         if self.cadence == "daily":
-            return DailyPartitionsDefinition(start_date=self.start, timezone="UTC")
+            return DailyPartitionsDefinition(start_date=self.start, end_date=end, timezone="UTC")
         if self.cadence == "weekly":
-            return WeeklyPartitionsDefinition(start_date=self.start, day_offset=1, timezone="UTC")
-        return MonthlyPartitionsDefinition(start_date=self.start, timezone="UTC")
+            return WeeklyPartitionsDefinition(
+                start_date=self.start, end_date=end, day_offset=1, timezone="UTC"
+            )
+        return MonthlyPartitionsDefinition(start_date=self.start, end_date=end, timezone="UTC")
 
     @property
     def period_days(self) -> int:

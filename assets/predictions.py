@@ -90,7 +90,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         elif flag["state"] == "pin":
             main, arm_of_main = load_served(wf, registry, flag["version"]), "pinned"
         else:
-            main = champion(wf, registry)
+            main = champion(wf, registry, storage.lock_path)
             if is_active(record):
                 challenger = load_served(wf, registry, record["version"])
         # Timed: scoring time per serving version, recorded per day (ms per 1,000 rows).

@@ -6,6 +6,8 @@ without reading a single row again. The profiled columns come from the workflow'
 contract (numeric columns, and text columns with a closed list of values).
 """
 
+from dataclasses import asdict
+
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
@@ -21,11 +23,12 @@ from dagster import (
 )
 
 from assets.ingestion import ensure_contract
-from assets.metadata import check_severity, passed, table
+from assets.metadata import check_severity, passed, round_sig, table
 from assets.names import PROFILES, RAW, REFERENCE
 from assets.workflow import Workflow
 from checks.contract import validate_against
-from checks.drift import compare_profiles, render_markdown
+from checks.drift import LEVELS, DriftReport, compare_profiles, render_markdown
+from checks.histograms import column_histogram, render_histogram
 from checks.policy import DriftRules
 from checks.profiles import TableProfile, build_reference_profile, merge_profiles, profile_like
 from resources.policy import PolicyResource
@@ -39,12 +42,73 @@ class ReferenceWindow(Config):
     end_date: str | None = None
 
 
+# The per-column table: what was decided and why first, then the numbers behind it.
+TABLE_COLUMNS = (
+    "decision",
+    "reason",
+    "column",
+    "kind",
+    "effect_size",
+    "effect_floor",
+    "p_adjusted",
+    "p_value",
+    "psi",
+    "null_rate_ref",
+    "null_rate_cur",
+    "statistic",
+    "test",
+    "effect_metric",
+)
+
+
+def _table_records(report: DriftReport) -> list[dict]:
+    worst_first = sorted(report.columns, key=lambda c: -LEVELS.index(c.decision))
+    return [
+        {
+            **{k: round_sig(v) for k, v in asdict(c).items()},
+            "effect_floor": report.error_floors.get(c.kind),
+        }
+        for c in worst_first
+    ]
+
+
+def _column_metrics(report: DriftReport, key_columns: list[str] | None) -> dict:
+    """Numeric metadata per key column under names that never change from one partition to
+    the next, so Dagster plots each column's effect size against its floor over time."""
+    by_name = {c.column: c for c in report.columns}
+    names = list(by_name) if key_columns is None else key_columns
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise Failure(f"retraining.drift_key_columns {unknown} are not profiled columns")
+    out = {}
+    for name in names:
+        c = by_name[name]
+        out[f"{name}/effect"] = MetadataValue.float(c.effect_size)
+        out[f"{name}/effect_floor"] = MetadataValue.float(report.error_floors.get(c.kind))
+        out[f"{name}/p_adjusted"] = MetadataValue.float(c.p_adjusted)
+    return out
+
+
+def _histograms(report: DriftReport, current: TableProfile, reference: TableProfile) -> dict:
+    """Reference-versus-current shares of every column that drifted (warn or error)."""
+    return {
+        f"histogram/{c.column}": MetadataValue.md(
+            render_histogram(
+                column_histogram(c.column, reference.columns[c.column], current.columns[c.column])
+            )
+        )
+        for c in report.columns
+        if c.decision != "ok" and c.column in current.columns
+    }
+
+
 def drift_result(
     current: TableProfile,
     reference: TableProfile,
     rules: DriftRules,
     span: str,
     cap_at_warn: bool = False,
+    key_columns: list[str] | None = None,
 ) -> AssetCheckResult:
     report = compare_profiles(
         current,
@@ -65,11 +129,13 @@ def drift_result(
         severity=check_severity(worst),
         description=f"{span}: {report.summary()}",
         metadata={
-            "columns": table(report.to_records()),
+            "columns": table(_table_records(report), TABLE_COLUMNS),
             "plot": MetadataValue.md(render_markdown(report)),
             "rows_current": report.n_current,
             "rows_reference": report.n_reference,
             "drifted_columns": [c.column for c in report.columns if c.decision == "error"],
+            **_column_metrics(report, key_columns),
+            **_histograms(report, current, reference),
         },
     )
 
@@ -170,11 +236,13 @@ def build(wf: Workflow) -> tuple[list, list]:
     )
     def drift(profiles: dict, reference_profile: dict, policy: PolicyResource) -> AssetCheckResult:
         """Per-column drift of this partition against the reference profile."""
+        rules = policy.load()
         return drift_result(
             TableProfile.from_dict(profiles),
             TableProfile.from_dict(reference_profile["profile"]),
-            policy.load().drift,
+            rules.drift,
             "partition",
+            key_columns=rules.retraining.drift_key_columns,
         )
 
     @asset_check(
@@ -192,7 +260,8 @@ def build(wf: Workflow) -> tuple[list, list]:
     ) -> AssetCheckResult:
         """Drift of the last few partitions merged (policy `drift.merged_partitions`): slow
         drift that one partition's sample is too small to show."""
-        rules = policy.load().drift
+        policy_rules = policy.load()
+        rules = policy_rules.drift
         store = storage.snapshots
         earlier = parts.previous(context.partition_key, rules.merged_partitions - 1)
         keys, _ = store.window(PROFILES, earlier)  # one deleted since is refused by name
@@ -206,6 +275,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             rules,
             f"{len(keys) + 1} partitions to {context.partition_key}",
             cap_at_warn=True,
+            key_columns=policy_rules.retraining.drift_key_columns,
         )
 
     return [reference_profile, profiles], [drift, merged_drift]

@@ -327,8 +327,8 @@ def _change(
         if drift:
             raise PromotionError(
                 f"{action} refused: {drift[0]}. An alias was moved outside promote/rollback "
-                "(MLflow UI or API): set the aliases back to the recorded state in MLflow, "
-                "then retry"
+                "(MLflow UI or API): set the aliases back to the recorded state "
+                "(`afterlaunch revert-aliases`), then retry"
             )
         if expected_champion is not _ANY and expected_champion != champion:
             raise PromotionError(

@@ -23,6 +23,8 @@ from dagster import (
     asset,
     asset_check,
 )
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from assets.check_history import evaluations
 from assets.history import latest_metadata
@@ -43,12 +45,12 @@ from assets.names import (
     ROLLOUT,
 )
 from assets.predictions import reference_profile
-from assets.readiness_render import render_html, render_markdown
+from assets.readiness_render import question_metadata, render_html, render_markdown
 from assets.serving import current_flag, current_rollout
 from assets.workflow import Workflow
 from checks.labels import clean_labels
 from checks.monitoring import adoption_summary, early_warning
-from checks.readiness import ReadinessInputs, build_report
+from checks.readiness import Blocked, ReadinessInputs, build_report
 from checks.rollout import is_active
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -121,6 +123,8 @@ def build(wf: Workflow) -> tuple[list, list]:
         partitions_def=parts.definition,
         group_name="monitoring",
         # Not rollout_comparison: it yields nothing when no rollout runs, which would skip this.
+        # Deps, not inputs: on a day a blocking check stopped the daily run, the report is built
+        # alone (the blocked-day sensor asks for it) from what exists, and says what is missing.
         deps=[wf.key(PREDICTIONS), wf.key(LABELS), wf.key(BASELINE)]
         + ([wf.key(FEEDBACK)] if wf.feedback else []),
         kinds={"pandas", "html"},
@@ -198,24 +202,32 @@ def build(wf: Workflow) -> tuple[list, list]:
             sources=sources,
             kpi_name=wf.feedback.kpi_name if wf.feedback and wf.feedback.kpi else "KPI",
             kpi_lower_is_better=wf.feedback.kpi_lower_is_better if wf.feedback else True,
+            blocked=None
+            if key in store.partitions(PREDICTIONS)
+            else Blocked(
+                missing=_missing(store, wf, key, week, launch),
+                failed_checks=_failed_checks(context, key, data_checks),
+                last_good=_last_good(store, key),
+            ),
         )
         report = build_report(inputs)
         report["layers"]["business"]["month1_complete"] = day > month1_end
         html = render_html(report)
-        target = storage.reports / "readiness.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(html)
-        context.log.info("readiness %s on %s; written to %s", report["overall"], day, target)
+        dated, newest = _write_html(storage.reports, key, html, store.partitions(READINESS))
+        context.log.info(
+            "readiness %s on %s%s; written to %s",
+            report["overall"],
+            day,
+            " (degraded: the daily run stopped before it)" if report["degraded"] else "",
+            dated,
+        )
         return Output(
             report,
             metadata={
-                "overall": report["overall"],
+                **question_metadata(report),
                 "report": MetadataValue.md(render_markdown(report)),
-                "html": MetadataValue.path(str(target)),
-                **{
-                    f"q{i + 1}_{q['status']}": q["answer"]
-                    for i, q in enumerate(report["questions"])
-                },
+                "html": MetadataValue.path(str(dated)),
+                "html_newest": MetadataValue.path(str(newest)),
             },
         )
 
@@ -301,6 +313,82 @@ def build(wf: Workflow) -> tuple[list, list]:
         }
 
     return [readiness_report], [label_free_signals]
+
+
+DAILY_ASSETS = (RAW, LABELS, FEEDBACK, FEATURES, PROFILES, PREDICTIONS)
+
+
+def _write_html(reports, key: str, html: str, reported: list[str]):
+    """One dated page per partition, kept; `readiness.html` is a copy of the newest one (a
+    re-run of an older partition, `reported` holding a later one, does not replace it)."""
+    dated = reports / "readiness" / f"{key}.html"
+    dated.parent.mkdir(parents=True, exist_ok=True)
+    dated.write_text(html)
+    newest = reports / "readiness.html"
+    if key >= max(reported, default=key):
+        newest.write_text(html)
+    return dated, newest
+
+
+def _missing(store, wf: Workflow, key: str, week: list[str], launch: date) -> list[dict]:
+    """The daily assets not stored for the blocked partition, and the week's other scored
+    days with no predictions."""
+    daily = [a for a in DAILY_ASSETS if a != FEEDBACK or wf.feedback]
+    missing = [
+        {"asset": f"{wf.name}/{a}", "partition": key}
+        for a in daily
+        if key not in store.partitions(a)
+    ]
+    scored = set(store.partitions(PREDICTIONS))
+    missing += [
+        {"asset": f"{wf.name}/{PREDICTIONS}", "partition": d}
+        for d in week
+        if d != key and d >= launch.isoformat() and d not in scored
+    ]
+    return missing
+
+
+def _failed_checks(context, key: str, check_keys) -> list[dict]:
+    """The checks whose latest verdict on `key` is an ERROR: what stopped the daily run."""
+    found = []
+    for check in check_keys:
+        # Filtered by partition in storage: a blocked day weeks back is found as fast.
+        records = context.instance.event_log_storage.get_asset_check_execution_history(
+            check,
+            limit=1,
+            status={
+                AssetCheckExecutionRecordStatus.SUCCEEDED,
+                AssetCheckExecutionRecordStatus.FAILED,
+            },
+            partition_filter=PartitionKeyFilter(key=key),
+        )
+        data = records[0].event.dagster_event.event_specific_data if records else None
+        if data is not None and not data.passed and data.severity.value == "ERROR":
+            found.append(
+                {
+                    "asset": check.asset_key.to_user_string(),
+                    "check": check.name,
+                    "severity": data.severity.value,
+                    "description": data.description or "",
+                }
+            )
+    return found
+
+
+def _last_good(store, key: str) -> dict | None:
+    """The newest earlier report that was not degraded: its day, verdict and answers."""
+    for day in sorted((d for d in store.partitions(READINESS) if d < key), reverse=True)[:31]:
+        found = store.read(READINESS, day)
+        if not found.get("degraded"):
+            return {
+                "day": found["day"],
+                "overall": found["overall"],
+                "questions": [
+                    {k: q.get(k) for k in ("question", "status", "answer", "value", "version")}
+                    for q in found["questions"]
+                ],
+            }
+    return None
 
 
 def _baseline(store, wf: Workflow) -> dict:

@@ -184,8 +184,9 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "fraction": record["fraction"],
                 "reason": last["reason"],
                 "actor": actor,
+                "at": clock.now().isoformat(),  # the workflow's clock: a demo's simulated date
                 "summary": f"{record['id']}: {last['action']} -> {record['state']} "
-                f"({record['fraction']:.0%}): {last['reason']}",
+                f"({record['fraction']:.0%}): {last['reason']} (on {today.isoformat()})",
                 "triggers": MetadataValue.json(record["triggers"]),
                 "schedule": table(
                     [{"step": "shadow", "fraction": 0.0, "days": record["shadow_days"]}]

@@ -31,10 +31,12 @@ from assets.training_data import (
     training_frame,
     window_keys,
 )
+from assets.ui_links import dagster_tags, mlflow_version_metadata
 from assets.workflow import Workflow
 from checks.contract import validate_against
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
+from resources.links import UiLinks
 from resources.packages import installed_packages
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -249,6 +251,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         registry: ModelRegistry,
         policy: PolicyResource,
         clock: ClockResource,
+        links: UiLinks,
     ) -> Output[dict]:
         """Train on the training set, log the run to MLflow, register a version with its
         lineage as tags, and only then point the alias `challenger` at it."""
@@ -331,7 +334,8 @@ def build(wf: Workflow) -> tuple[list, list]:
             },
             metrics=metrics,
             run_tags={**tags, "dagster.run_id": context.run.run_id},
-            version_tags=tags,
+            # Links back to this run and asset (when the Dagster UI's base URL is set).
+            version_tags={**tags, **dagster_tags(links, context.run.run_id, wf.key(CHALLENGER))},
             artifacts={
                 "lineage.json": manifest,
                 SCORE_PROFILE: scores,
@@ -375,6 +379,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 ),
                 **{k: float(v) for k, v in metrics.items()},
                 "lineage_tags": MetadataValue.json(tags),
+                **mlflow_version_metadata(links, registry.model_name, registered.version),
             },
         )
 

@@ -532,6 +532,10 @@ class AlertRules(_Strict):
                 errors="digest",
                 warnings="digest",
             ),
+            # An alias moved outside Afterlaunch bypassed the gate: its owner hears at once.
+            AlertRoute(
+                owner="model_owner", assets=["champion"], errors="immediate", warnings="digest"
+            ),
         ]
     )
     fallback_owner: str = Field("ml platform", description="owner of checks no route names")

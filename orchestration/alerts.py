@@ -31,9 +31,12 @@ def alert_key(evaluation: Evaluation) -> str:
     return f"{evaluation.asset}.{evaluation.check}:{evaluation.partition or '-'}:{evaluation.id}"
 
 
-def alert_payload(evaluation: Evaluation) -> dict:
-    """What an alert says; a check's description may quote a URL (a source's), so it is masked
-    before it reaches the outbox or a chat channel."""
+def alert_payload(evaluation: Evaluation, context: dict) -> dict:
+    """What an alert says: the evaluation, and its context (`orchestration.alert_context`): the
+    check's URL, how big the change is, how many partitions in a row, what the system did. A
+    check's description may quote a URL (a source's), so every text is masked before it
+    reaches the outbox or a chat channel."""
+    url = context.get("url")
     return {
         "asset": evaluation.asset,
         "check": evaluation.check,
@@ -41,6 +44,10 @@ def alert_payload(evaluation: Evaluation) -> dict:
         "severity": evaluation.severity,
         "description": mask(evaluation.description),
         "run_id": evaluation.run_id,
+        "url": mask(url) if url else None,
+        "change": mask(context["change"]),
+        "in_a_row": None if context["in_a_row"] is None else int(context["in_a_row"]),
+        "action": mask(context["action"]),
     }
 
 
@@ -51,13 +58,34 @@ def _line(payload: dict) -> str:
     )
 
 
+def _details(payload: dict) -> list[str]:
+    """Change, streak, action and link; an alert queued before they existed has none."""
+    lines = []
+    if payload.get("change"):
+        lines.append(f"*Change:* {payload['change']}")
+    if payload.get("in_a_row"):
+        unit = "partitions" if payload.get("partition") else "evaluations"
+        lines.append(f"*In a row:* {payload['in_a_row']} failing {unit}")
+    if payload.get("action"):
+        lines.append(f"*Action:* {payload['action']}")
+    if payload.get("url"):
+        lines.append(f"<{payload['url']}|Open the check in Dagster>")
+    return lines
+
+
 def immediate_message(alert: Alert) -> dict:
     """Slack-compatible: `text` for notifications and clients without blocks, `blocks` to read."""
-    text = f"Afterlaunch alert for {alert.owner}: " + _line(alert.payload)
+    head = f"Afterlaunch alert for {alert.owner}: " + _line(alert.payload)
+    details = _details(alert.payload)
     return {
-        "text": text,
+        "text": "\n".join([head, *details]),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": head}},
+            *(
+                [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(details)}}]
+                if details
+                else []
+            ),
             {
                 "type": "context",
                 "elements": [
@@ -76,7 +104,10 @@ def digest_messages(alerts: list[Alert]) -> list[tuple[list[Alert], dict]]:
     out = []
     for owner, group in sorted(by_owner.items()):
         header = f"Afterlaunch daily digest for {owner}: {len(group)} failed check(s)"
-        lines = "\n".join(f"• {_line(a.payload)}" for a in group)
+        lines = "\n".join(
+            "\n".join([f"• {_line(a.payload)}", *(f"    {d}" for d in _details(a.payload))])
+            for a in group
+        )
         out.append(
             (
                 group,

@@ -295,7 +295,65 @@ EXPECT_HELP = (
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    _adopt_outside_move(args)
     return _change_champion(args, "promote", version=args.version)
+
+
+def _adopt_outside_move(args: argparse.Namespace) -> None:
+    """An @champion moved outside Afterlaunch to VERSION is adopted only through the gate: the
+    audited aliases are put back first (recorded), then the normal promotion decides; a
+    refusal leaves them audited."""
+    from assets.alias_guard import alias_state, revert_aliases
+    from checks.alias_audit import MOVED
+    from resources.approvals import acting_person
+    from resources.storage import HomeStorage
+
+    home, wf = _activate(args)
+    registry = _registry(home, wf)
+    lock = HomeStorage(home=str(home.root), workflow=wf.name).lock_path
+    finding, _ = alias_state(registry, lock)
+    moved = [m for m in finding.moves if m.alias == "champion" and m.found == str(args.version)]
+    if finding.status != MOVED or not moved:
+        return
+    reverted = revert_aliases(
+        registry,
+        lock_path=lock,
+        actor=acting_person(args.actor),
+        reason=f"adopting version {args.version} through the gate (afterlaunch promote)",
+    )
+    if reverted is not None:
+        print(
+            f"@champion was moved outside Afterlaunch to {args.version}: put back to the "
+            f"audited {reverted.audited_champion}; the gate now decides on {args.version}"
+        )
+
+
+def cmd_revert_aliases(args: argparse.Namespace) -> int:
+    """Put @champion and @previous back to what the audit trail records (after a move in the
+    MLflow UI or API), under the promotion lock, recording who did it."""
+    from assets.alias_guard import revert_aliases
+    from assets.promotion import PromotionError
+    from resources.approvals import acting_person
+    from resources.storage import HomeStorage
+
+    home, wf = _activate(args)
+    try:
+        reverted = revert_aliases(
+            _registry(home, wf),
+            lock_path=HomeStorage(home=str(home.root), workflow=wf.name).lock_path,
+            actor=acting_person(args.actor),
+            reason=args.reason,
+        )
+    except PromotionError as exc:
+        raise SystemExit(f"revert-aliases refused: {exc}") from exc
+    if reverted is None:
+        print("the aliases already name what the audit trail records: nothing to revert")
+    else:
+        print(
+            "reverted: " + ", ".join(f"@{m.alias} {m.found} -> {m.audited}" for m in reverted.moves)
+        )
+    _champion_summary(args)
+    return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -452,12 +510,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
         except SourceUrlMissing as missing:
             # Dagster reads the variable when a run starts: the UI can open without it.
             log.warning("%s; its runs will fail until it is set", missing)
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    if not workspace.exists():
-        raise SystemExit(f"no workspace.yaml beside the project ({workspace})")
-    target = ["-w", str(workspace)]
-    command = [dagster, "dev", *target, "-p", str(args.port), "-h", args.host]
+    from orchestration.ui import ui_launch
+
+    launch = ui_launch(home, host=args.host, port=args.port, live=args.live)
+    os.environ.update(launch.env)
+    if launch.note:
+        print(launch.note, flush=True)
+    command = launch.command
     log.info("DAGSTER_HOME=%s; starting: %s", home.dagster_home, " ".join(command))
     os.execvpe(command[0], command, os.environ)
     return 0  # not reached
@@ -603,6 +662,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_promote)
 
+    p = with_home(
+        sub.add_parser("revert-aliases", help="put aliases moved outside Afterlaunch back")
+    )
+    p.add_argument("--reason", default="an alias was moved outside Afterlaunch")
+    p.add_argument("--actor", help="who (default: your user name)")
+    p.set_defaults(func=cmd_revert_aliases)
+
     p = with_home(sub.add_parser("rollback", help="back to the previous champion"))
     p.add_argument("--to", help="roll back to this version instead of the previous champion")
     p.add_argument("--reason", default="manual rollback")
@@ -669,6 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_home(sub.add_parser("ui", help="open the Dagster UI on this home"))
     p.add_argument("--port", type=int, default=3000)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="on a demo home too: run the daemon (sensors, schedules) on the real clock",
+    )
     p.set_defaults(func=cmd_ui)
 
     p = with_home(sub.add_parser("mlflow-ui", help="open the MLflow UI on this home's registry"))

@@ -6,7 +6,9 @@ Paths and URLs come from the environment (EnvVar), resolved when a run starts:
 AFTERLAUNCH_HOME (the deployment's home folder), the workflow's source URL variable
 (AFTERLAUNCH_SOURCE_URL by default), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS
 (the MLflow tracking and registry store), AFTERLAUNCH_ALERT_WEBHOOK (a Slack-compatible
-webhook; empty: log only). `afterlaunch` commands set them from `--home` unless already set.
+webhook; empty: log only), AFTERLAUNCH_DAGSTER_URL and AFTERLAUNCH_MLFLOW_URL (where people
+reach the two UIs; empty: no links). `afterlaunch` commands set them from `--home` unless
+already set.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 from dagster import Definitions, EnvVar
 
 from assets import (
+    alias_guard,
     deployment,
+    deployment_history,
     evaluation,
     features,
     flags,
+    incident_timeline,
     ingestion,
     labels,
     predictions,
@@ -34,6 +39,7 @@ from orchestration.jobs import build_jobs
 from orchestration.sensors import build_sensors
 from resources.alerts import AlertWebhook
 from resources.clock import ClockResource
+from resources.links import DAGSTER_URL_ENV, MLFLOW_URL_ENV, UiLinks
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.snapshots import VersionedParquetIOManager
@@ -129,6 +135,7 @@ def resources(wf: Workflow) -> dict:
         "policy": policy_resource(wf, HOME),
         "clock": ClockResource(),
         "webhook": AlertWebhook(url=EnvVar("AFTERLAUNCH_ALERT_WEBHOOK")),
+        "links": UiLinks(dagster_url=EnvVar(DAGSTER_URL_ENV), mlflow_url=EnvVar(MLFLOW_URL_ENV)),
     }
 
 
@@ -148,6 +155,9 @@ def build_definitions(wf: Workflow) -> Definitions:
         weekly.build(wf),
         readiness.build(wf),
         review_check.build(wf),  # the champion's registry-review age, with the weekly evaluation
+        alias_guard.build(wf),  # the aliases against the audit trail
+        deployment_history.build(wf),  # the champion's history and the verdict's currency
+        incident_timeline.build(wf),  # last in the daily job: the day's story
     ]
     jobs = build_jobs(wf, policy)
     return Definitions(

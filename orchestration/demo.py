@@ -169,7 +169,9 @@ def run_demo(
             _launch(run, scenario, timeline, history[-1])
             _production(run, home, scenario, timeline, people, production)
     finally:
-        os.environ.pop(SIMULATED_NOW, None)
+        reached = os.environ.pop(SIMULATED_NOW, None)
+        if reached:
+            record_demo_clock(home, wf.name, reached)
         if own_webhook:
             os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = ""
     result = DemoResult(scenario, timeline, time.monotonic() - started)
@@ -181,6 +183,25 @@ def run_demo(
         "demo finished in %.0f s; timeline: %s", result.seconds, home.reports / "timeline.json"
     )
     return result
+
+
+DEMO_CLOCK = "demo_clock.json"
+
+
+def record_demo_clock(home: Home, workflow: str, now: str) -> None:
+    """Where each workflow's simulated time stopped: `afterlaunch ui` shows that day as today."""
+    path = home.reports / DEMO_CLOCK
+    clocks = json.loads(path.read_text()) if path.exists() else {}
+    clocks[workflow] = now
+    path.write_text(json.dumps(clocks, indent=2, sort_keys=True))
+
+
+def demo_clock(home: Home) -> datetime | None:
+    """The latest simulated moment any demo on this home reached (None: not a demo home)."""
+    path = home.reports / DEMO_CLOCK
+    if not path.exists():
+        return None
+    return max(datetime.fromisoformat(v) for v in json.loads(path.read_text()).values())
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestration.home_instance import INSTANCE_YAML, ensure_instance, legacy_root
 from orchestration.home_relocate import RECORD, follow_move, record_root, recorded_root
+from resources.links import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL, DEFAULT_MLFLOW_URL, MLFLOW_URL_ENV
 
 DEFAULT_HOME = ".afterlaunch"
 DEFAULT_SOURCE_ENV = "AFTERLAUNCH_SOURCE_URL"
@@ -33,6 +34,8 @@ ENV_VARS = (
     "AFTERLAUNCH_MLFLOW_URI",
     "AFTERLAUNCH_MLFLOW_ARTIFACTS",
     "AFTERLAUNCH_ALERT_WEBHOOK",
+    "AFTERLAUNCH_DAGSTER_URL",
+    "AFTERLAUNCH_MLFLOW_URL",
 )
 
 # The values activate() derived from the home it last activated (not a person's settings):
@@ -168,6 +171,10 @@ def activate(home: Home, wf=None, *, create: bool = True) -> Home:
         os.environ[var] = value
     # Empty: alerts go to the log and the outbox only. A deployment sets a webhook URL.
     os.environ.setdefault("AFTERLAUNCH_ALERT_WEBHOOK", "")
+    # Where `afterlaunch ui` and `afterlaunch mlflow-ui` serve by default; a deployment sets
+    # the URLs its people reach the two UIs at.
+    os.environ.setdefault(DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL)
+    os.environ.setdefault(MLFLOW_URL_ENV, DEFAULT_MLFLOW_URL)
     if "://" not in home.mlflow_artifacts:
         Path(home.mlflow_artifacts).mkdir(parents=True, exist_ok=True)
     return home

@@ -5,6 +5,7 @@ run is tagged with its workflow (`afterlaunch/workflow`) so one instance tells t
 from dataclasses import dataclass
 
 from dagster import (
+    AssetCheckKey,
     AssetSelection,
     JobDefinition,
     ScheduleDefinition,
@@ -13,10 +14,14 @@ from dagster import (
 )
 
 from assets import names as n
+from assets.alias_guard import ALIAS_CHECK
 from assets.workflow import Workflow
 from checks.policy import Policy
 
 WORKFLOW_TAG = "afterlaunch/workflow"
+# Checks of unpartitioned assets judged every production day without materializing them.
+DAILY_CHECKS = ((n.CHAMPION, "deployment_history"), (n.EVALUATION, "verdict_current"))
+AUDIT_ALIASES = "audit_aliases"
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,15 @@ def build_jobs(wf: Workflow, policy: Policy) -> WorkflowJobs:
     def sel(*assets: str) -> AssetSelection:
         return AssetSelection.assets(*(wf.key(a) for a in assets))
 
+    alias_check = AssetSelection.checks(AssetCheckKey(wf.key(n.CHAMPION), ALIAS_CHECK))
+    # Judged every production day too (three registry reads), not only when the sensor runs.
+    daily = AssetSelection.checks(*(AssetCheckKey(wf.key(a), c) for a, c in DAILY_CHECKS))
+    extra = {"daily_production": alias_check | daily}
+
     def job(name: str, assets: tuple[str, ...], description: str, config=None) -> JobDefinition:
+        selection = sel(*assets) | extra[name] if name in extra else sel(*assets)
         return define_asset_job(
-            name, selection=sel(*assets), description=description, config=config, tags=tags
+            name, selection=selection, description=description, config=config, tags=tags
         )
 
     def op(asset: str) -> str:
@@ -45,6 +56,13 @@ def build_jobs(wf: Workflow, policy: Policy) -> WorkflowJobs:
 
     day = (n.RAW, n.LABELS, *((n.FEEDBACK,) if wf.feedback else ()), n.FEATURES)
     jobs = _jobs(job, op, day)
+    # The check alone (no materialization): the alias watch sensor asks for it.
+    jobs[AUDIT_ALIASES] = define_asset_job(
+        AUDIT_ALIASES,
+        selection=alias_check,
+        description="Judge whether @champion and @previous name what the audit trail records.",
+        tags=tags,
+    )
     schedules = [
         build_schedule_from_partitioned_job(
             jobs["daily_production"],
@@ -100,11 +118,20 @@ def _jobs(job, op, day) -> dict[str, JobDefinition]:
         ),
         (
             "daily_production",
-            (*day, n.PROFILES, n.PREDICTIONS, n.COMPARISON, n.READINESS),
+            (*day, n.PROFILES, n.PREDICTIONS, n.COMPARISON, n.READINESS, n.INCIDENT_TIMELINE),
             "One partition in production: ingest and check the data, profile it, check drift, "
             "collect labels, compute features, score the rows (the champion, a rollout's canary, "
-            "or what the serving flag says), check the outputs, judge a rollout's triggers and "
-            "refresh the readiness report.",
+            "or what the serving flag says), check the outputs, judge a rollout's triggers, "
+            "refresh the readiness report, check the champion's deployment history and the "
+            "newest verdict, and last the day's incident timeline.",
+            None,
+        ),
+        (
+            "readiness_refresh",
+            (n.READINESS,),
+            "Refresh one partition's readiness report alone, from what exists: the blocked-day "
+            "sensor asks for it when a blocking check stopped daily_production before the "
+            "report (which then says what is missing and why).",
             None,
         ),
         (

@@ -12,6 +12,8 @@ from datetime import date
 
 from dagster import (
     AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -44,6 +46,7 @@ from checks.retraining import (
     next_test_set_version,
 )
 from checks.rollout import is_active, next_move
+from orchestration.alert_context import alert_context
 from orchestration.alerts import (
     alert_key,
     alert_payload,
@@ -52,9 +55,11 @@ from orchestration.alerts import (
     immediate_message,
     route,
 )
+from orchestration.alias_watch import build_alias_watch
 from orchestration.jobs import WORKFLOW_TAG, WorkflowJobs
 from resources.alerts import AlertDeliveryError, AlertOutbox, AlertWebhook
 from resources.clock import ClockResource
+from resources.links import UiLinks
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
@@ -349,26 +354,68 @@ class _Sensors:
             clock: ClockResource,
             storage: HomeStorage,
             webhook: AlertWebhook,
+            links: UiLinks,
         ):
             """Every newly failed check evaluation becomes an alert in the outbox, routed by
-            the policy to its owner (at once or in the daily digest); then whatever is due is
-            sent. A send that fails stays pending and is retried on the next tick."""
-            rules = policy.load().alerts
+            the policy to its owner (at once or in the daily digest), with its context: the
+            check's link, the size of the change, the failing streak and what the system did
+            (`orchestration.alert_context`); then whatever is due is sent. A send that fails
+            stays pending and is retried on the next tick."""
+            loaded = policy.load()
+            rules = loaded.alerts
             now = clock.now()
             outbox = AlertOutbox(storage.outbox)
             after = int(context.cursor or 0)
-            keys = context.repository_def.asset_graph.asset_check_keys
+            graph = context.repository_def.asset_graph
+            keys = graph.asset_check_keys
             new = evaluations(context.instance, keys, after_id=after)
+            histories: dict[AssetCheckKey, list] = {}
             queued = 0
             for e in (e for e in new if not e.passed):
                 owner, delivery = route(e, rules, wf)
+                key = AssetCheckKey(AssetKey.from_user_string(e.asset), e.check)
+                if key not in histories:  # one read per check and tick
+                    histories[key] = evaluations(context.instance, [key])
+                try:
+                    facts = alert_context(
+                        e,
+                        histories[key],
+                        wf,
+                        loaded,
+                        context.instance,
+                        links,
+                        now.date(),
+                        blocking=graph.get_check_spec(key).blocking,
+                    )
+                except Exception as err:  # noqa: BLE001 - the alert itself must still go out
+                    # A bug in the context must not hold every alert back: the alert says
+                    # its context failed and why, and the log has the traceback.
+                    log.exception("context of alert %s failed", alert_key(e))
+                    said = f"context unavailable ({type(err).__name__}: {err})"
+                    facts = {
+                        "url": links.check(e.asset, e.check),
+                        "change": said,
+                        "in_a_row": None,
+                        "action": said,
+                    }
                 if delivery == "log":
                     log.warning(
-                        "check %s.%s [%s]: %s", e.asset, e.check, e.partition, e.description
+                        "check %s.%s [%s]: %s; %s; %s",
+                        e.asset,
+                        e.check,
+                        e.partition,
+                        e.description,
+                        facts["change"],
+                        facts["action"],
                     )
                     continue
                 queued += outbox.add(
-                    alert_key(e), owner, e.severity, delivery, now.isoformat(), alert_payload(e)
+                    alert_key(e),
+                    owner,
+                    e.severity,
+                    delivery,
+                    now.isoformat(),
+                    alert_payload(e, facts),
                 )
             sent, failed = _deliver(outbox, webhook, now, rules.max_attempts_logged)
             cursor = str(max([after, *(e.id for e in new)]))
@@ -392,6 +439,25 @@ class _Sensors:
                 tags={**sensors.tags, TRIGGER_TAG: "repair", REASON_TAG: reason[:250]},
             )
 
+        @sensor(job=jobs["readiness_refresh"], minimum_interval_seconds=300, default_status=ON)
+        def blocked_day_readiness_sensor(context: SensorEvaluationContext):
+            """A daily_production run stopped (by a blocking check) before readiness_report
+            leaves its partition without a report: ask for that report alone, which reads
+            what exists and says what is missing and why. One request per stopped run."""
+            requests = [
+                RunRequest(
+                    run_key=f"readiness-after:{run_id}",
+                    partition_key=partition,
+                    tags={
+                        **sensors.tags,
+                        TRIGGER_TAG: "blocked_day",
+                        REASON_TAG: f"daily_production {run_id} stopped before the report",
+                    },
+                )
+                for run_id, partition in stopped_before_readiness(context.instance, wf)
+            ]
+            return requests or SkipReason("every stopped daily_production day has its report")
+
         return [
             drift_retraining_sensor,
             label_retraining_sensor,
@@ -400,6 +466,8 @@ class _Sensors:
             rollout_sensor,
             alert_sensor,
             champion_repair_sensor,
+            build_alias_watch(wf, jobs),
+            blocked_day_readiness_sensor,
         ]
 
     def rollout_request(self, job: str, key: str, config: dict, reason: str) -> RunRequest:
@@ -530,6 +598,32 @@ class _Sensors:
             }
         }
         return self.rollout_request("rollout_step", f"rollout-start:{version}", config, reason)
+
+
+def stopped_before_readiness(instance, wf: Workflow, limit: int = 10) -> list[tuple[str, str]]:
+    """(run id, partition) of the newest failed daily_production runs whose partition has
+    no readiness_report materialized since the run started."""
+    records = instance.get_run_records(
+        filters=RunsFilter(
+            job_name="daily_production",
+            statuses=[DagsterRunStatus.FAILURE],
+            tags={WORKFLOW_TAG: wf.name},
+        ),
+        limit=limit,
+    )
+    found = []
+    for record in records:
+        partition = record.dagster_run.tags.get("dagster/partition")
+        if not partition:
+            continue
+        reports = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=wf.key(n.READINESS), asset_partitions=[partition]),
+            limit=1,
+        ).records
+        started = record.start_time or record.create_timestamp.timestamp()
+        if not reports or reports[0].timestamp < started:
+            found.append((record.dagster_run.run_id, partition))
+    return found
 
 
 def _failed_run(instance, run_key: str | None) -> str | None:

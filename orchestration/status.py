@@ -41,6 +41,7 @@ def document(found: Latest) -> dict:
         "overall": report["overall"],
         "week": report["week"],
         "questions": report["questions"],
+        "degraded": report.get("degraded"),
         "stages": report["stages"],
     }
 
@@ -62,6 +63,7 @@ def overview_lines(home: Home, workflows: list[Workflow]) -> list[str]:
         report = found.report
         lines.append(
             f"{wf.name}: {report['overall'].upper()} on {report['day']} (week {report['week']})"
+            + (" DEGRADED: the daily run stopped before it" if report.get("degraded") else "")
         )
         for i, q in enumerate(report["questions"], start=1):
             lines.append(f"  {i}. [{q['status'].upper():<7}] {q['question']}")
@@ -76,8 +78,15 @@ def detail_lines(home: Home, found: Latest) -> list[str]:
     for i, q in enumerate(report["questions"], start=1):
         lines.append(f"{i}. [{q['status'].upper():<7}] {q['question']}")
         lines.append(f"   {q['answer']}")
+        if q.get("version"):  # reports written before versions were named lack it
+            lines.append(f"   about: {q['version']}")
         lines.append(f"   from: {', '.join(q['source'])}")
     for stage in report["stages"]:
         lines.append(f"   stage {stage['stage']}: {stage['status']}")
-    lines.append(f"HTML: {home.workflow_root(wf.name) / 'reports' / 'readiness.html'}")
+    if report.get("degraded"):
+        lines.append(f"   degraded: {'; '.join(report['degraded']['why'])}")
+    reports = home.workflow_root(wf.name) / "reports"
+    dated = reports / "readiness" / f"{found.partition}.html"
+    # A home written before dated pages kept only the newest copy.
+    lines.append(f"HTML: {dated if dated.exists() else reports / 'readiness.html'}")
     return lines

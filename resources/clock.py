@@ -10,6 +10,14 @@ from dagster import ConfigurableResource
 # The demo moves simulated time forward by setting this for the runs and sensor ticks it
 # drives in its own process; a deployment never sets it and gets the wall clock.
 SIMULATED_NOW = "AFTERLAUNCH_NOW"
+# `afterlaunch ui` on a demo home sets this to the simulated today: partitions end there, so
+# the UI does not show every day up to the real date as missing.
+CALENDAR_END = "AFTERLAUNCH_CALENDAR_END"
+
+
+def calendar_end() -> str | None:
+    """The first day (ISO) with no partition yet, when a simulated calendar is set."""
+    return os.environ.get(CALENDAR_END) or None
 
 
 class ClockResource(ConfigurableResource):

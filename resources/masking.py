@@ -112,11 +112,20 @@ class _Parts:
         chosen: set[int] = set(named[1:]) if hooks_host else set()
         after_hook = False
         for i in named:
+            if not after_hook and _run_id_after_runs(segments, i):
+                continue  # a Dagster run page (`/runs/<uuid>`): an id, not a credential
             if after_hook or token_like(unquote(segments[i])):
                 chosen.add(i)
             if segments[i].lower() in _HOOK_SEGMENTS:
                 after_hook = True
         return sorted(i for i in chosen if segments[i] != MASK)
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _run_id_after_runs(segments: list[str], i: int) -> bool:
+    return i > 0 and segments[i - 1] == "runs" and bool(_UUID.fullmatch(segments[i]))
 
 
 def _secret_values(params: str) -> list[tuple[int, str]]:

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from tests.support import reliability
+from tests.support.loop_scenario import loop_demo  # noqa: F401  (module fixture)
 from tests.support.postgres import postgres_cluster  # noqa: F401  (session fixture)
 
 
@@ -45,3 +46,32 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for line in lines:
             terminalreporter.write_line(line)
     path.unlink(missing_ok=True)
+
+
+# With `--dist loadfile --no-loadscope-reorder` files start in collection order. The files
+# whose module fixtures build a whole deployment start first, each on its own worker, so the
+# suite lasts about as long as its longest file rather than whichever started last; files that
+# read the session's shared loop demo start last, when it is built.
+FIRST = (
+    "tests/orchestration/test_demo_loop.py",
+    "tests/assets/test_incidents.py",
+    "tests/orchestration/test_init_workflow.py",
+    "tests/assets/test_promotion_flow.py",
+    "tests/workflows/rainfall/test_demo.py",
+    "tests/orchestration/test_schema_backfill.py",
+    "tests/orchestration/test_challenger_queue.py",
+    "tests/orchestration/test_alias_bypass.py",
+)
+LAST = ("tests/orchestration/test_alert_context.py", "tests/assets/test_incident_timeline.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item) -> tuple[int, int]:
+        path = item.nodeid.split("::")[0]
+        if path in FIRST:
+            return 0, FIRST.index(path)
+        if path in LAST:
+            return 2, LAST.index(path)
+        return 1, 0
+
+    items.sort(key=rank)  # stable: the rest keep their order

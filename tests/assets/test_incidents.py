@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
+import yaml
 from dagster import AssetCheckKey
 from dagster._core.event_api import PartitionKeyFilter
 
@@ -131,3 +132,35 @@ def test_check_results_are_stored_per_partition_with_their_tables(production):
     decisions = {r.data["column"]: r.data["decision"] for r in table.records}
     assert decisions["first_response_minutes"] == "error"
     assert sum(d == "error" for d in decisions.values()) == 1
+
+
+def test_drift_metadata_keys_are_the_same_every_day_and_the_shift_is_drawn(production):
+    """Dagster plots a numeric key over partitions only if its name stays put: a clean day and
+    the shifted day carry the same per-key-column numbers; the shifted one adds its histogram."""
+    world, _ = production
+    key = AssetCheckKey(WF.key(PROFILES), "drift")
+
+    def evaluation(number):
+        latest = world.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [key], partition_filter=PartitionKeyFilter(key=day_key(number))
+        )[key]
+        return latest.evaluation.metadata
+
+    clean, shifted = evaluation(26), evaluation(27)
+    numeric = {k for k, v in clean.items() if "/" in k and not k.startswith("histogram/")}
+    key_columns = yaml.safe_load(WF.policy_file.read_text())["retraining"]["drift_key_columns"]
+    metrics = ("effect", "effect_floor", "p_adjusted")
+    assert numeric == {f"{c}/{m}" for c in key_columns for m in metrics}
+    assert numeric <= set(shifted)
+    effect = shifted["first_response_minutes/effect"].value
+    assert effect > shifted["first_response_minutes/effect_floor"].value == 0.15
+    assert clean["first_response_minutes/effect"].value < 0.15
+    assert shifted["first_response_minutes/p_adjusted"].value < 0.001
+    assert not any(k.startswith("histogram/") for k in clean)
+    assert "| bin | reference % | current % |" in shifted["histogram/first_response_minutes"].value
+    # The table reads decision and reason first, worst first, numbers rounded for reading.
+    table = shifted["columns"].value
+    assert [c.name for c in table.schema.columns][:3] == ["decision", "reason", "column"]
+    first = table.records[0].data
+    assert first["column"] == "first_response_minutes" and first["decision"] == "error"
+    assert first["effect_size"] == float(f"{effect:.3g}")

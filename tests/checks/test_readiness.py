@@ -32,13 +32,16 @@ STAGES = {
 }
 
 
-def _predictions(scores, ids=None, day=TODAY, channels=None) -> pd.DataFrame:
+def _predictions(
+    scores, ids=None, day=TODAY, channels=None, version="3", arm="champion"
+) -> pd.DataFrame:
     ids = ids or [chr(ord("a") + i) for i in range(len(scores))]
     return pd.DataFrame(
         {
             "entity_id": ids,
             "day": [day] * len(ids),
-            "model_version": ["3"] * len(ids),
+            "arm": [arm] * len(ids),
+            "model_version": [version] * len(ids),
             "score": scores,
             "champion_score": scores,
             "champion_version": ["3"] * len(ids),
@@ -195,7 +198,10 @@ def test_a_week_without_labels_yet_is_judged_by_the_label_free_estimate():
     assert q1["this_week"] is None and q1["labelled_share"] == 0.0
     assert q1["label_free_estimate"] == pytest.approx(0.85)
     assert q1["status"] == "ok"  # 0.85 >= 0.84 - 5 points
-    assert q1["answer"] == "label-free estimate 0.850 on all 4; baseline 0.840"
+    assert q1["answer"] == (
+        "label-free estimate 0.850 on all 4 (version 3, champion arm); "
+        "baseline 0.840 (version 3), floor 0.790"
+    )
     # the stage measured by task success shows the estimate too
     scoring = confident["stages"][0]
     assert scoring["stage"] == "scoring (task success)"
@@ -328,8 +334,8 @@ def test_a_regression_report_has_no_label_free_estimate_and_judges_realised_task
     assert q1["this_week"] == 0.75
     assert q1["status"] == "fail"  # 0.75 < 0.84 - 5 points
     assert q1["answer"] == (
-        "task success 0.750 on 4 labelled of 4 rows; no label-free estimate for this task "
-        "(only labels can tell); baseline 0.840"
+        "task success 0.750 (version 3, champion arm) on 4 labelled of 4 rows; no label-free "
+        "estimate for this task (only labels can tell); baseline 0.840 (version 3), floor 0.790"
     )
     # a wider tolerance makes all four right: the task decides what success is
     assert build_report(_regression_inputs(labels, tolerance=5.0))["questions"][0]["status"] == "ok"
@@ -345,3 +351,159 @@ def test_a_regression_week_without_labels_is_unknown_not_guessed():
     assert q1["this_week"] is None and q1["label_free_estimate"] is None
     assert q1["status"] == "unknown"
     assert "no label-free estimate for this task (only labels can tell)" in q1["answer"]
+
+
+# --- one measurement, every number naming its version or arm ------------------------------------
+
+
+def _canary_week() -> ReadinessInputs:
+    """Yesterday version 3 served all rows (all right); today half the rows went to a canary
+    of version 5 that got them wrong, while the champion's shadow score was right."""
+    yesterday = _predictions([0.9, 0.1, 0.8, 0.2], ids=["a", "b", "c", "d"], day=YESTERDAY)
+    today_champion = _predictions([0.9, 0.1], ids=["e", "f"])
+    today_canary = _predictions([0.2, 0.7], ids=["g", "h"], version="5", arm="canary").assign(
+        champion_score=[0.9, 0.1]
+    )
+    preds = pd.concat([yesterday, today_champion, today_canary], ignore_index=True)
+    labels = _labels(list("abcdefgh"), [1, 0, 1, 0, 1, 0, 1, 0])
+    return _inputs(predictions=preds, labels=labels)
+
+
+def test_the_headline_and_the_daily_table_measure_the_same_served_rows():
+    report = build_report(_canary_week())
+    q1 = report["questions"][0]
+    daily = {d["day"]: d for d in report["layers"]["performance"]["daily"]}
+    # The canary's two wrong rows count: 6 of 8 served rows right, not the champion's 8 of 8.
+    assert q1["this_week"] == 0.75 and q1["labelled_rows"] == 8
+    assert daily[YESTERDAY]["task_success"] == 1.0 and daily[TODAY]["task_success"] == 0.5
+    pooled = sum(d["task_success"] * d["labelled"] for d in daily.values()) / sum(
+        d["labelled"] for d in daily.values()
+    )
+    assert pooled == pytest.approx(q1["this_week"])
+    # The mix is said per day and for the week.
+    assert daily[YESTERDAY]["version"] == "3" and daily[TODAY]["version"] == "3,5"
+    assert daily[TODAY]["served"] == (
+        f"mixed: version 3 (champion arm, 2 rows, {TODAY}); version 5 (canary arm, 2 rows, {TODAY})"
+    )
+    assert q1["mixed"] is True
+    assert {(v["version"], v["arm"], v["rows"], v["labelled"]) for v in q1["versions"]} == {
+        ("3", "champion", 6, 6),
+        ("5", "canary", 2, 2),
+    }
+    assert "version 5 (canary arm, 2 rows" in q1["answer"]
+
+
+def test_every_answer_names_the_version_or_arm_its_numbers_are_about():
+    report = build_report(_inputs())
+    task, pipeline, adoption, business, currency = report["questions"]
+    assert task["version"] == "version 3, champion arm"
+    assert task["answer"].startswith("task success 1.000 (version 3, champion arm) on 4 labelled")
+    assert task["answer"].endswith("baseline 0.840 (version 3), floor 0.790")
+    assert task["mixed"] is False and task["value"] == 1.0
+    assert pipeline["version"] == f"the data of {TODAY} (no model version)"
+    assert f"rows on {TODAY}" in pipeline["answer"]
+    for q in (adoption, business):
+        assert q["version"] == "version 3, champion arm"
+        assert q["answer"].endswith("(outputs of version 3, champion arm)")
+    assert currency["answer"].startswith("served version 3 (champion arm, 4 rows)")
+    assert currency["served_arms"] == [
+        {"version": "3", "arm": "champion", "rows": 4, "first_day": TODAY, "last_day": TODAY}
+    ]
+    assert currency["value"] == 1.0  # every row today served by an intended version
+    assert [q["value"] for q in (pipeline, adoption, business)] == [
+        pytest.approx(2000 / 2100),
+        1.0,
+        11.0,
+    ]
+
+
+def test_a_flag_off_day_names_the_fallback_rules_and_leaves_the_estimate_to_the_models():
+    rules = _predictions([1.0, 0.0], ids=["a", "b"], version="rules", arm="flag_off").assign(
+        champion_score=np.nan, champion_version=None
+    )
+    model = _predictions([0.9, 0.2], ids=["c", "d"], day=YESTERDAY)
+    report = build_report(_inputs(predictions=pd.concat([model, rules], ignore_index=True)))
+    q1 = report["questions"][0]
+    assert q1["label_free_estimate"] == pytest.approx(0.85)  # c and d only
+    assert q1["this_week"] == 1.0 and q1["labelled_rows"] == 4  # what was served, rules too
+    assert "the fallback rules (flag_off arm, 2 rows" in q1["version"]
+    assert report["questions"][4]["answer"].startswith(
+        "served the fallback rules (flag_off arm, 2 rows)"
+    )
+
+
+def test_predictions_without_arm_or_version_are_refused_by_name():
+    bare = _predictions([0.9]).drop(columns=["arm"])
+    with pytest.raises(ValueError, match="predictions lack arm"):
+        build_report(_inputs(predictions=bare))
+
+
+# --- a degraded report on a blocked day ----------------------------------------------------------
+
+
+LAST_GOOD = {
+    "day": "2026-03-08",
+    "overall": "ok",
+    "questions": [
+        {"question": "task success this week vs the launch baseline", "status": "ok",
+         "answer": "task success 0.850", "value": 0.85, "version": "version 3, champion arm"},
+    ],
+}  # fmt: skip
+CONTRACT = {
+    "asset": "orders/raw",
+    "check": "raw_contract",
+    "severity": "ERROR",
+    "description": "message_length: column missing",
+}
+
+
+def _blocked_day() -> ReadinessInputs:
+    from checks.readiness import Blocked
+
+    # Today's rows were never scored: the contract stopped the run after raw.
+    preds = _predictions([0.9, 0.1, 0.8, 0.2], day=YESTERDAY)
+    missing = [
+        {"asset": "orders/features", "partition": TODAY},
+        {"asset": "orders/predictions", "partition": TODAY},
+    ]
+    return _inputs(
+        predictions=preds,
+        currency={"champion": "3", "served": [], "intended": ["3"], "flag": "on"},
+        blocked=Blocked(missing=missing, failed_checks=[CONTRACT], last_good=LAST_GOOD),
+    )
+
+
+def test_a_blocked_day_reports_what_is_known_what_is_missing_and_why():
+    report = build_report(_blocked_day())
+    degraded = report["degraded"]
+    assert degraded["day"] == TODAY
+    assert degraded["missing"] == [
+        {"asset": "orders/features", "partition": TODAY},
+        {"asset": "orders/predictions", "partition": TODAY},
+    ]
+    assert degraded["why"] == ["orders/raw.raw_contract (ERROR): message_length: column missing"]
+    assert degraded["last_good"]["day"] == "2026-03-08"
+    task, pipeline, _, _, currency = report["questions"]
+    # What is known: the week's other days, named.
+    assert task["days"] == [YESTERDAY] and TODAY in task["unscored_days"]
+    assert task["this_week"] == 1.0
+    assert pipeline["status"] == "fail" and report["overall"] == "fail"
+    assert pipeline["answer"].endswith(f"the run for {TODAY} stopped at raw_contract (ERROR)")
+    assert currency["status"] == "unknown" and currency["value"] is None
+    assert currency["answer"].startswith(f"served nothing on {TODAY} (no predictions)")
+
+
+def test_a_stopped_run_without_a_failed_check_is_still_a_pipeline_failure():
+    from checks.readiness import Blocked
+
+    x = _blocked_day()
+    x.blocked = Blocked(missing=[], failed_checks=[], last_good=None)
+    report = build_report(x)
+    assert report["questions"][1]["status"] == "fail"
+    assert report["degraded"]["why"] == [
+        f"the daily run for {TODAY} stopped before the report (no failed check)"
+    ]
+
+
+def test_a_complete_day_is_not_degraded():
+    assert build_report(_inputs())["degraded"] is None

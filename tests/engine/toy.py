@@ -201,6 +201,8 @@ def fresh_env():
     for name in HOME_ENV:
         patch.delenv(name, raising=False)
     patch.setenv("AFTERLAUNCH_ALERT_WEBHOOK", "")
+    patch.setenv("AFTERLAUNCH_DAGSTER_URL", "")
+    patch.setenv("AFTERLAUNCH_MLFLOW_URL", "")
     folder = tempfile.mkdtemp(prefix="toy-source-")
     patch.setenv(SOURCE_ENV, f"sqlite:///{Path(folder) / 'source.db'}")
     try:

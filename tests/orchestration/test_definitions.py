@@ -72,6 +72,8 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, m
         "rollout_sensor",
         "alert_sensor",
         "champion_repair_sensor",
+        "blocked_day_readiness_sensor",
+        "alias_watch_sensor",
     }
     for sensor in sensors.values():
         assert {t.job_name for t in sensor.targets} <= names

@@ -18,38 +18,9 @@ from orchestration.catalog import definitions
 from orchestration.simulated_daemon import SimulatedDaemon
 from resources.registry import ModelRegistry
 from resources.snapshots import SnapshotStore, snapshot_root
-from tests.support.demo_home import demo_run
+from tests.support.demo_home import copied_home
 from workflows.ticket_escalation.workflow import WORKFLOW as WF
 
-SCENARIO = """
-start: "2026-01-01"
-days: 34
-seed: 11
-reference_days: 10
-policy:
-  retraining:
-    cooldown_days: 2
-    new_labels_min_rows: 1000000
-  # The default schedule takes 16 days; the same machinery, shorter. The canary still outlasts
-  # the label lag (5 days), or the policy is refused: its labels must be able to arrive.
-  rollout:
-    shadow_days: 1
-    steps: [{fraction: 0.5, days: 1}, {fraction: 1.0, days: 5}]
-actions:
-  - {kind: hand_registered_model, day: 11, recipe: leaky_tree, reason: "notebook model"}
-  - {kind: hand_registered_model, day: 12, recipe: rekeyed_tree, reason: "case export"}
-  # One partition (day 14's, scored early on day 15) served by the fallback rule: `explain`
-  # must answer for it.
-  - {kind: flag, day: 14, state: "off", reason: "agents report odd suggestions"}
-  - {kind: flag, day: 15, state: "on", reason: "false alarm"}
-  # Upstream keeps the rename of day 16: days 16-17 are blocked until it is mapped back.
-  - {kind: schema_map, day: 18, rename: {message_length: msg_len}, reason: "CRM renamed it"}
-incidents:
-  - {kind: volume_drop, day: 12, fraction: 0.5}
-  - {kind: covariate_shift, day: 13, days: 3, column: first_response_minutes, k: 1.0}
-  - {kind: schema_change, day: 16, days: 19, mode: rename, new_name: msg_len}  # message_length
-  - {kind: concept_drift, day: 17, strength: 1.0, days: 30}
-"""
 INTENDED = {
     "volume_drop": "raw_volume",
     "covariate_shift": "drift",
@@ -58,9 +29,16 @@ INTENDED = {
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    with demo_run(tmp_path_factory.mktemp("loop"), WF, SCENARIO) as found:
-        yield found
+def demo(loop_demo):
+    """The session's loop demo (`tests.support.loop_scenario`), shared with other files: a
+    test that changes the home works on a copy."""
+    return loop_demo.home, loop_demo.result, loop_demo.document, loop_demo.mp
+
+
+@pytest.fixture
+def own_copy(loop_demo, tmp_path):
+    home = copied_home(loop_demo, tmp_path, WF)
+    return home, loop_demo.result
 
 
 def test_each_incident_is_caught_on_its_day_by_the_intended_check(demo):
@@ -221,8 +199,8 @@ def test_every_error_alert_reached_the_webhook_and_predictions_name_their_versio
     assert set(last["model_version"]) == {promoted[-1]}
 
 
-def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
-    home, result, _, mp = demo
+def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(own_copy):
+    home, result = own_copy
     registry = ModelRegistry(
         tracking_uri=home.mlflow_uri,
         artifact_root=home.mlflow_artifacts,
@@ -267,7 +245,7 @@ def test_a_worse_model_registered_by_hand_is_evaluated_and_rejected(demo):
     assert registry.version_for_alias("champion") == champion_before
 
 
-def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(demo):
+def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(own_copy):
     """`dagster-daemon run` on the demo's instance with the repository's workspace: every sensor
     of both shipped workflows ticks on the wall clock (the rainfall's, with no data of its own
     in this home, without failing), and the runs the simulation launched under a sensor's run
@@ -278,7 +256,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
 
     from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
-    home, _, _, _ = demo
+    home, _ = own_copy
     instance = DagsterInstance.from_config(str(home.dagster_home))
     runs_before = len(instance.get_runs())
     names = {
@@ -289,6 +267,8 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         "rollout_sensor",
         "alert_sensor",
         "champion_repair_sensor",
+        "blocked_day_readiness_sensor",
+        "alias_watch_sensor",
     }
     sensors = {(location, n) for location in (WF.name, "rainfall") for n in names}
     daemon = subprocess.Popen(

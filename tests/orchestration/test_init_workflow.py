@@ -228,6 +228,7 @@ def isolated():
         for name in (*HOME_ENV, "AFTERLAUNCH_WORKFLOW", "AFTERLAUNCH_WORKFLOW_PATH"):
             os.environ.pop(name, None)
         os.environ["AFTERLAUNCH_ALERT_WEBHOOK"] = ""
+        os.environ["AFTERLAUNCH_DAGSTER_URL"] = os.environ["AFTERLAUNCH_MLFLOW_URL"] = ""
         yield
     finally:
         os.environ.clear()

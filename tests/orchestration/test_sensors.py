@@ -19,6 +19,7 @@ from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
+from resources.links import UiLinks
 from resources.policy import PolicyResource
 from resources.snapshots import SnapshotStore, snapshot_root
 from resources.storage import HomeStorage
@@ -61,6 +62,7 @@ def resources(home, now, webhook_url=""):
         "clock": ClockResource(fixed_now=now.isoformat()),
         "storage": HomeStorage(home=str(home.root), workflow=WF.name),
         "webhook": AlertWebhook(url=webhook_url),
+        "links": UiLinks(),
     }
 
 

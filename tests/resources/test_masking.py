@@ -145,3 +145,10 @@ def test_the_registry_and_the_source_delegate_to_it():
     assert mask_uri(url) == mask_url(url) == mask(url)
     # A value that is not a URL at all may be a secret: the source does not echo it.
     assert "s3cr3t" not in mask_url("not a url s3cr3t")
+
+
+def test_a_dagster_run_page_keeps_its_run_id_while_a_hook_token_is_still_masked():
+    run = "http://127.0.0.1:3000/runs/3f2a1b4c-9d8e-4f70-a1b2-c3d4e5f60718"
+    assert mask(f"retraining requested ({run})") == f"retraining requested ({run})"
+    hook = "https://example.invalid/services/runs/3f2a1b4cAbCdEf0123456789"
+    assert "3f2a1b4cAbCdEf0123456789" not in mask(hook)
