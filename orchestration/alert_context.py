@@ -8,7 +8,6 @@ person reads "retraining requested (run ...)" instead of searching for it.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from dagster import DagsterInstance, RunsFilter
@@ -132,16 +131,9 @@ def _run(instance: DagsterInstance, wf: Workflow, run_key: str):
     return runs[0] if runs else None
 
 
-_RUN_ID = re.compile(r"\brun ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
-
-
-def _named(run) -> str:
-    return f"run {run.run_id}, {run.status.value.lower()}"
-
-
-def _linked(sentence: str, links: UiLinks) -> str:
-    """Each "run <id>" of a sentence as its page in the Dagster UI (when a base is set)."""
-    return _RUN_ID.sub(lambda m: f"run {links.run(m.group(1)) or m.group(1)}", sentence)
+def _named(run, links: UiLinks) -> str:
+    """The run as its page in the Dagster UI (its id when no base is set), and how it ended."""
+    return f"run {links.run(run.run_id) or run.run_id}, {run.status.value.lower()}"
 
 
 def drift_action(
@@ -151,6 +143,7 @@ def drift_action(
     policy: Policy,
     instance: DagsterInstance,
     today: date,
+    links: UiLinks,
 ) -> str:
     """The drift retraining sensor's view of this partition: the same streak rule and run key
     (`checks.retraining.drift_trigger`), so the sentence names the run it asked for."""
@@ -186,7 +179,7 @@ def drift_action(
     day = len([d for d in by_day if start <= d <= date.fromisoformat(evaluation.partition)])
     run = _run(instance, wf, streak.key)
     if run is not None:
-        return f"retraining requested for the drift since {start} ({_named(run)})"
+        return f"retraining requested for the drift since {start} ({_named(run, links)})"
     if day < need:
         return (
             f"retraining is requested after {need} failing {unit}s in a row on a key column; "
@@ -202,16 +195,20 @@ def drift_action(
     return f"retraining is due ({unit} {day} of {need}): the drift sensor asks on its next tick"
 
 
-def rollout_action(evaluation: Evaluation, wf: Workflow, instance: DagsterInstance) -> str:
+def rollout_action(
+    evaluation: Evaluation, wf: Workflow, instance: DagsterInstance, links: UiLinks
+) -> str:
     rid = evaluation.metadata.get("rollout_id")
     version = evaluation.metadata.get("version")
     run = _run(instance, wf, f"rollout-rollback:{rid}")  # the rollout sensor's run key
     if run is not None:
-        return f"the rollout {rid} of version {version} was rolled back ({_named(run)})"
+        return f"the rollout {rid} of version {version} was rolled back ({_named(run, links)})"
     return f"the rollout sensor rolls back rollout {rid} of version {version} on its next tick"
 
 
-def weekly_action(evaluation: Evaluation, wf: Workflow, instance: DagsterInstance) -> str:
+def weekly_action(
+    evaluation: Evaluation, wf: Workflow, instance: DagsterInstance, links: UiLinks
+) -> str:
     if evaluation.level != "error":
         return f"nothing automatic: a WARN on the weekly evaluation retrains nothing ({OWNER})"
     meta = evaluation.metadata
@@ -222,11 +219,11 @@ def weekly_action(evaluation: Evaluation, wf: Workflow, instance: DagsterInstanc
             f"the performance sensor asks for a new test set from {start}, then a retraining "
             "on the same partitions, on its next tick"
         )
-    said = f"test set refresh requested ({_named(refresh)})"
+    said = f"test set refresh requested ({_named(refresh, links)})"
     retrain = _run(instance, wf, f"performance-retrain:{refresh.run_id}")
     if retrain is None:
         return said + f"; a retraining on the partitions since {start} follows once it succeeds"
-    return said + f"; retraining requested ({_named(retrain)})"
+    return said + f"; retraining requested ({_named(retrain, links)})"
 
 
 def action_sentence(
@@ -237,20 +234,21 @@ def action_sentence(
     instance: DagsterInstance,
     today: date,
     blocking: bool,
+    links: UiLinks,
 ) -> str:
     """What the system did or will do about this failed evaluation, in one sentence."""
     check = evaluation.check
     if check == "drift":
-        return drift_action(evaluation, history, wf, policy, instance, today)
+        return drift_action(evaluation, history, wf, policy, instance, today, links)
     if check == "merged_drift":
         return (
             "nothing automatic: the merged check only warns about slow drift; retraining "
             f"follows the daily drift check ({OWNER})"
         )
     if check == "rollout_triggers":
-        return rollout_action(evaluation, wf, instance)
+        return rollout_action(evaluation, wf, instance, links)
     if check == "weekly_task_success":
-        return weekly_action(evaluation, wf, instance)
+        return weekly_action(evaluation, wf, instance, links)
     if blocking and evaluation.level == "error":
         where = f"partition {evaluation.partition}" if evaluation.partition else "this asset"
         return f"downstream assets of {where} are held until this check passes (blocking check)"
@@ -288,7 +286,7 @@ def alert_context(
         "url": links.check(evaluation.asset, evaluation.check),
         "change": change_sentence(evaluation, floors),
         "in_a_row": in_a_row(evaluation, history),
-        "action": _linked(
-            action_sentence(evaluation, history, wf, policy, instance, today, blocking), links
+        "action": action_sentence(
+            evaluation, history, wf, policy, instance, today, blocking, links
         ),
     }

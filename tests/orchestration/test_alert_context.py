@@ -27,7 +27,6 @@ from checks.policy import DriftRules
 from checks.profiles import build_reference_profile, profile_like
 from orchestration.alert_context import alert_context
 from orchestration.catalog import definitions
-from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
@@ -42,19 +41,6 @@ alert_sensor = next(s for s in defs.get_repository_def().sensor_defs if s.name =
 DAGSTER_UI = "http://127.0.0.1:3000"
 DAY = date(2026, 3, 2)
 DRIFT_URL = f"{DAGSTER_UI}/assets/ticket_escalation/profiles?view=checks&checkDetail=drift"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ENV_VARS:
-        monkeypatch.setenv(var, "")
-        monkeypatch.delenv(var)
-    return activate(resolve_home(tmp_path / "home"), WF)
-
-
-@pytest.fixture
-def instance(home):
-    return DagsterInstance.from_config(str(home.dagster_home))
 
 
 def policy(home) -> PolicyResource:

@@ -4,13 +4,11 @@ the run, or another workflow's run, asks for nothing."""
 
 from datetime import date
 
-import pytest
-from dagster import AssetMaterialization, DagsterInstance, DagsterRunStatus, build_sensor_context
+from dagster import AssetMaterialization, DagsterRunStatus, build_sensor_context
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.utils import make_new_run_id
 
 from orchestration.catalog import definitions
-from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.jobs import WORKFLOW_TAG
 from tests.orchestration.test_sensors import resources
 from workflows.ticket_escalation.workflow import WORKFLOW as WF
@@ -19,19 +17,6 @@ defs = definitions(WF)
 REPOSITORY = defs.get_repository_def()
 SENSOR = next(s for s in REPOSITORY.sensor_defs if s.name == "blocked_day_readiness_sensor")
 DAY = date(2026, 3, 2)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ENV_VARS:
-        monkeypatch.setenv(var, "")
-        monkeypatch.delenv(var)
-    return activate(resolve_home(tmp_path / "home"), WF)
-
-
-@pytest.fixture
-def instance(home):
-    return DagsterInstance.from_config(str(home.dagster_home))
 
 
 def _stopped_run(instance, partition: str, workflow: str = WF.name) -> str:

@@ -5,17 +5,14 @@ sensor posts to a real HTTP server on localhost."""
 from datetime import date, timedelta
 
 import pandas as pd
-import pytest
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
     AssetMaterialization,
-    DagsterInstance,
     build_sensor_context,
 )
 
 from orchestration.catalog import definitions
-from orchestration.home import ENV_VARS, activate, resolve_home
 from orchestration.webhook_receiver import WebhookReceiver
 from resources.alerts import AlertOutbox, AlertWebhook, outbox_path
 from resources.clock import ClockResource
@@ -33,21 +30,6 @@ performance_retraining_sensor = SENSORS["performance_retraining_sensor"]
 alert_sensor = SENSORS["alert_sensor"]
 
 DAY = date(2026, 3, 2)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ENV_VARS:
-        monkeypatch.setenv(var, "")
-        monkeypatch.delenv(var)
-    return activate(resolve_home(tmp_path / "home"), WF)
-
-
-@pytest.fixture
-def instance(home):
-    # Not a context manager: entering one sets a process-wide context variable that a later
-    # test's Definitions would find pointing at a disposed instance.
-    return DagsterInstance.from_config(str(home.dagster_home))
 
 
 def resources(home, now, webhook_url=""):
