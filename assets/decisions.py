@@ -7,12 +7,14 @@ the condition that failed.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from dagster import Failure
+from dagster import AssetKey, DagsterInstance, Failure
 
 from assets.evaluation import test_set_identity
 from assets.names import EVAL_SET, ROLLOUT
+from checks.four_eyes import approval_refusal
 from checks.verdicts import verdict_problem
 from resources.approvals import Approval, ApprovalStore, ApprovalStoreError
 from resources.registry import ModelRegistry
@@ -73,6 +75,36 @@ def approvable(evaluation: dict) -> None:
         )
 
 
+# The version tag a registration by hand records its author in (the training asset records
+# its actor on the @challenger move instead).
+REGISTERED_BY_TAG = "registered_by"
+
+
+def registrants(
+    instance: DagsterInstance, challenger_key: AssetKey, registry: ModelRegistry, version: str
+) -> list[str]:
+    """Everyone recorded as registering `version`: its `registered_by` tag and the actor of
+    each @challenger move to it that the training asset recorded in the event log (the tag
+    alone could be removed by anyone with registry access)."""
+    found = []
+    tag = registry.version_tags(version).get(REGISTERED_BY_TAG)
+    if tag:
+        found.append(tag)
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(challenger_key, limit=500, cursor=cursor)
+        for record in page.records:
+            meta = record.asset_materialization.metadata
+            if str(getattr(meta.get("model_version"), "value", None)) != str(version):
+                continue
+            move = getattr(meta.get("alias_move"), "value", None)
+            if isinstance(move, dict) and move.get("actor"):
+                found.append(str(move["actor"]))
+        if not page.has_more:
+            return found
+        cursor = page.cursor
+
+
 def record_approval(
     approvals: ApprovalStore,
     registry: ModelRegistry,
@@ -81,11 +113,17 @@ def record_approval(
     approver: str,
     reason: str,
     at: datetime,
+    registered_by: Collection[str],
+    allowed: Sequence[str],
 ) -> Approval:
-    """Record `approver`'s yes to a verdict that asked for one; any other verdict is refused
-    and nothing is written."""
+    """Record `approver`'s yes to a verdict that asked for one. Any other verdict, an approver
+    among `registered_by` (four eyes) or outside a non-empty `allowed` (the policy's
+    `approvers.promotion`) is refused, saying who may approve, and nothing is written."""
     approvable(evaluation)
     version, verdict = evaluation["challenger_version"], evaluation["verdict"]
+    refusal = approval_refusal(approver, registered_by, allowed)
+    if refusal is not None:
+        raise Failure(f"version {version} not approved: {refusal}")
     approval = Approval(
         version=version,
         approver=approver,

@@ -21,12 +21,13 @@ from assets.decisions import (
     approval_for,
     parse_expected,
     record_approval,
+    registrants,
     stale_verdict,
 )
 from assets.evaluation import estimates_record, find_evaluation, raw_rows, test_set_identity
 from assets.metadata import table
 from assets.models import load_served, servable
-from assets.names import BASELINE, CHAMPION, EVAL_SET, EVALUATION
+from assets.names import BASELINE, CHALLENGER, CHAMPION, EVAL_SET, EVALUATION
 from assets.promotion import PromotionError, promote, rollback
 from assets.ui_links import link_change
 from assets.workflow import Workflow
@@ -210,6 +211,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             )
         approvals = ApprovalStore(approvals_path(storage.lock_path))
         if config.action == "approve":
+            # Refused before anything is written: no approval row, no alias move.
             approval = record_approval(
                 approvals,
                 registry,
@@ -217,6 +219,8 @@ def build(wf: Workflow) -> tuple[list, list]:
                 approver=actor,
                 reason=config.reason or "approved",
                 at=clock.now(),
+                registered_by=registrants(context.instance, wf.key(CHALLENGER), registry, version),
+                allowed=policy.load().approvers.promotion,
             )
             context.log.info("approval of version %s by %s recorded", version, actor)
         elif verdict == "awaiting_approval":

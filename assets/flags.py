@@ -8,14 +8,13 @@ deployment, and one materialization per flip, so the UI shows who flipped it, wh
 The next scoring run applies it.
 """
 
-import getpass
-
 from dagster import AssetExecutionContext, Config, Failure, Output, asset
 
 from assets.models import NotServable, feature_set_of
 from assets.names import FLAGS
 from assets.serving import current_flag
 from assets.workflow import Workflow
+from resources.approvals import acting_person
 from resources.clock import ClockResource
 from resources.registry import ModelRegistry
 from resources.storage import HomeStorage
@@ -70,7 +69,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             "state": config.state,
             "version": config.version,
             "reason": config.reason,
-            "actor": config.actor or getpass.getuser(),
+            "actor": acting_person(config.actor),
             "at": clock.now().isoformat(),
             "previous": {"state": before["state"], "version": before["version"]},
         }

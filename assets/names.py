@@ -20,6 +20,7 @@ COMPARISON = "rollout_comparison"
 WEEKLY = "weekly_evaluation"
 READINESS = "readiness_report"
 INCIDENT_TIMELINE = "incident_timeline"
+AGENT_ACTIONS = "agent_actions"
 
 # Columns the engine writes beside a workflow's id and segments in its own frames (the scored
 # rows, the monitoring layers' day column and vocabulary): a workflow column of the same name

@@ -32,6 +32,7 @@ from assets.ingestion import RAW_CHECK_NAMES
 from assets.labels import label_schema
 from assets.metadata import table
 from assets.names import (
+    AGENT_ACTIONS,
     BASELINE,
     CHAMPION,
     FEATURES,
@@ -126,7 +127,8 @@ def build(wf: Workflow) -> tuple[list, list]:
         # Deps, not inputs: on a day a blocking check stopped the daily run, the report is built
         # alone (the blocked-day sensor asks for it) from what exists, and says what is missing.
         deps=[wf.key(PREDICTIONS), wf.key(LABELS), wf.key(BASELINE)]
-        + ([wf.key(FEEDBACK)] if wf.feedback else []),
+        + ([wf.key(FEEDBACK)] if wf.feedback else [])
+        + ([wf.key(AGENT_ACTIONS)] if wf.actions else []),
         kinds={"pandas", "html"},
         owners=[wf.team("model_owner")],
     )
@@ -212,6 +214,11 @@ def build(wf: Workflow) -> tuple[list, list]:
         )
         report = build_report(inputs)
         report["layers"]["business"]["month1_complete"] = day > month1_end
+        if wf.actions:  # the agent view, for the workflow's owner
+            acted = (
+                store.read(AGENT_ACTIONS, key) if key in store.partitions(AGENT_ACTIONS) else None
+            )
+            report["agent_actions"] = acted["view"] if acted else []
         html = render_html(report)
         dated, newest = _write_html(storage.reports, key, html, store.partitions(READINESS))
         context.log.info(

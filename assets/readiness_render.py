@@ -180,6 +180,7 @@ def render_markdown(report: dict) -> str:
             f"{_fmt(r['acceptance_rate'])} | {_fmt(r['decision_rate'])} | "
             f"{_fmt(r['error_rate'])} |"
         )
+    lines += _agent_md(report)
     return "\n".join(lines)
 
 
@@ -270,6 +271,31 @@ def svg_chart(
         out.append(label(name, colour))
     out.append("</svg>")
     return "".join(out)
+
+
+def _agent_md(report: dict) -> list[str]:
+    """The agent view, for the workflow's owner (only a workflow that declares actions)."""
+    view = report.get("agent_actions")
+    if view is None:
+        return []
+    lines = ["", f"### What the agent did ({report['day']}), per action type"]
+    if not view:
+        return [*lines, "no requests"]
+    columns = list(view[0])
+    lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in view]
+    return lines
+
+
+def _agent_html(report: dict) -> str:
+    view = report.get("agent_actions")
+    if view is None:
+        return ""
+    title = f"<h2>What the agent did ({html.escape(report['day'])}), per action type</h2>"
+    if not view:
+        return title + "<p>no requests</p>"
+    columns = list(view[0])
+    return title + _table(columns, [[r.get(c) for c in columns] for r in view])
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -404,5 +430,5 @@ def render_html(report: dict) -> str:
         + daily
         + segments
         + f"<h2>Stages</h2><table><tr><th>stage</th><th>value</th><th>status</th></tr>{stages}"
-        "</table></body></html>"
+        "</table>" + _agent_html(report) + "</body></html>"
     )

@@ -6,7 +6,6 @@ every day on the same traffic, and the rollout sensor rolls back, advances or pr
 event log is the record a person reads later, and the latest value is what scoring applies.
 """
 
-import getpass
 from datetime import date, datetime
 
 import pandas as pd
@@ -40,6 +39,7 @@ from assets.workflow import Workflow
 from checks.labels import clean_labels
 from checks.rollout import RolloutError, advance, end, is_active, start
 from checks.rollout_compare import compare_on_traffic
+from resources.approvals import acting_person
 from resources.clock import ClockResource
 from resources.policy import PolicyResource
 from resources.registry import ModelRegistry
@@ -136,7 +136,7 @@ def build(wf: Workflow) -> tuple[list, list]:
         store = storage.snapshots
         current = current_rollout(store)
         today = clock.now().date()
-        actor = config.actor or getpass.getuser()
+        actor = acting_person(config.actor)
         try:
             if config.action == "start":
                 record = _start(wf, store, registry, policy, current, config, today, actor)

@@ -2,7 +2,6 @@
 feature set, and the model trained on it, registered in MLflow under the alias `challenger`
 with its full lineage (which snapshots, which feature set, which code)."""
 
-import getpass
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +33,7 @@ from assets.training_data import (
 from assets.ui_links import dagster_tags, mlflow_version_metadata
 from assets.workflow import Workflow
 from checks.contract import validate_against
+from resources.approvals import acting_person
 from resources.clock import ClockResource
 from resources.code_version import current_code_version
 from resources.links import UiLinks
@@ -57,7 +57,7 @@ class TrainingWindow(Config):
 
 class ChallengerConfig(Config):
     change_summary: str = "scheduled retraining on the latest window"
-    actor: str | None = None  # who asked for it; default: the OS user running the step
+    actor: str | None = None  # who asked for it; default: `acting_person()`
     last_reviewed_date: str | None = None  # default: today (a new model is reviewed at creation)
 
 
@@ -346,7 +346,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             description=config.change_summary,
             trusted_types=TRUSTED_TYPES,
         )
-        actor = config.actor or getpass.getuser()
+        actor = acting_person(config.actor)
         move = registry.move_alias(
             "challenger",
             registered.version,

@@ -23,6 +23,7 @@ from assets.feature_sets import FeatureSet, FeatureSets
 from assets.model_family import ModelFamily
 from assets.names import ENGINE_COLUMNS
 from assets.partitions import Partitioning
+from checks.action_classes import ActionClass, ActionClasses
 from checks.tasks import BinaryClassification, Regression
 
 Task = BinaryClassification | Regression
@@ -211,6 +212,10 @@ class Simulation(Protocol):
 
     def act(self, action: dict, registry, store, at: datetime) -> str: ...
 
+    # Optional, for a workflow that declares actions: its agent, acting through the gate
+    # (`.work(day, served)` each production day). A simulation without it never acts.
+    # def assistant(self, seed, incidents, gate, log, workflow) -> Assistant
+
 
 @dataclass(frozen=True)
 class Workflow:
@@ -229,6 +234,9 @@ class Workflow:
     feedback: Feedback | None = None
     stages: Sequence[Stage] = ()
     segments: Sequence[str] = ()
+    # The tools its agent may call, each with its reversibility, approval rule and owner
+    # (checks/action_classes.py); any other tool is denied.
+    actions: Sequence[ActionClass] | ActionClasses = ()
     policy_file: Path | None = None
     simulation: Simulation | None = None
     description: str = ""
@@ -252,6 +260,7 @@ class Workflow:
                 "will do)"
             )
         self._check_label_source()
+        object.__setattr__(self, "actions", ActionClasses.of(self.actions))
         if not self.model_families:
             raise ValueError(f"workflow {self.name}: declare at least one model family")
 

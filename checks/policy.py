@@ -536,6 +536,13 @@ class AlertRules(_Strict):
             AlertRoute(
                 owner="model_owner", assets=["champion"], errors="immediate", warnings="digest"
             ),
+            # What the workflow's agent did: its owner hears an unapproved action at once.
+            AlertRoute(
+                owner="domain_owner",
+                assets=["agent_actions"],
+                errors="immediate",
+                warnings="digest",
+            ),
         ]
     )
     fallback_owner: str = Field("ml platform", description="owner of checks no route names")
@@ -574,6 +581,63 @@ class RegistryRules(_Strict):
     )
 
 
+class ApproverRules(_Strict):
+    """Who may say yes. Identity is `$AFTERLAUNCH_ACTOR` (or the OS user): nothing here is
+    authenticated; the lists say whose yes counts."""
+
+    promotion: list[str] = Field(
+        default_factory=list,
+        description="people who may approve a promotion awaiting approval; empty: anyone "
+        "except the person who registered the version (four eyes holds either way)",
+    )
+    actions: list[str] = Field(
+        default_factory=list,
+        description="people who may approve an agent action whose class names no approvers of "
+        "its own; the one who requested an action never approves it",
+    )
+
+
+class AgentActionRules(_Strict):
+    """The agent checks (checks/agent_actions.py): what a day of a workflow's tool calls may
+    look like before its owner hears about it."""
+
+    # 0.15: an afternoon outage (a third of a day's calls) is caught on 99% of days, while a
+    # 40-call day at a 2% base error rate false-alarms about once in 10,000 days.
+    error_rate_max: float = Field(
+        0.15, gt=0, le=1, description="ERROR when this share of a tool's executions failed"
+    )
+    error_min_calls: int = Field(
+        10, ge=1, description="fewer executions of a tool in a day: its error rate is not judged"
+    )
+    burst_max_per_hour: int = Field(
+        3,
+        ge=1,
+        description="ERROR when one tool is requested more often than this for one entity "
+        "within an hour (an agent in a loop)",
+    )
+    refusal_rate_max: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="before a tool has trailing history: WARN when this share of the day's "
+        "decided requests of it was denied, cancelled or expired",
+    )
+    refusal_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="WARN when today's refusals would be this improbable at the trailing days' "
+        "share (one-sided binomial tail) and the share is above refusal_floor",
+    )
+    refusal_floor: float = Field(
+        0.15, ge=0, le=1, description="a refusal share below this is never a rise"
+    )
+    trailing_days: int = Field(14, ge=1, description="days the refusal share is compared with")
+    min_requests: int = Field(
+        10, ge=1, description="fewer decided requests of a tool in a day: refusals not judged"
+    )
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
@@ -592,6 +656,8 @@ class Policy(_Strict):
     readiness: ReadinessRules = ReadinessRules()
     alerts: AlertRules = AlertRules()
     registry: RegistryRules = RegistryRules()
+    approvers: ApproverRules = ApproverRules()
+    agent_actions: AgentActionRules = AgentActionRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:
         """Keyword arguments of a task's interval methods for every interval asked for."""

@@ -174,7 +174,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     reason = args.reason.strip()
     if not reason:
         raise SystemExit("--reason must say why (it becomes the model's change summary)")
-    actor = os.environ.get("USER") or "unknown"
+    from resources.approvals import acting_person
+
+    actor = acting_person()
     code = _run(
         args,
         "emergency_retraining",
@@ -282,7 +284,11 @@ def _change_champion(args: argparse.Namespace, action: str, **config) -> int:
         home, wf = _activate(args)
         expected = _registry(home, wf).version_for_alias("champion") or NO_CHAMPION
     log.info("%s expects @champion=%s", action, expected)
-    change = {"action": action, "reason": args.reason, "actor": args.actor, **config}
+    from resources.approvals import acting_person
+
+    # Named here, so the run records the person at this terminal wherever it executes.
+    change = {"action": action, "reason": args.reason, "actor": acting_person(args.actor)}
+    change.update(config)
     status = _run(args, "change_champion", {"champion": {**change, "expected_champion": expected}})
     _champion_summary(args)
     return status
@@ -398,7 +404,9 @@ def cmd_flag(args: argparse.Namespace) -> int:
         raise SystemExit("afterlaunch flag pin needs a VERSION")
     if not args.reason:
         raise SystemExit("a flag change needs --reason: it is what the next person reads")
-    change = {"state": args.state, "reason": args.reason, "actor": args.actor}
+    from resources.approvals import acting_person
+
+    change = {"state": args.state, "reason": args.reason, "actor": acting_person(args.actor)}
     if args.state == "pin":
         change["version"] = args.version
     return _run(args, "set_serving_flag", {"serving_flags": change})
@@ -407,8 +415,11 @@ def cmd_flag(args: argparse.Namespace) -> int:
 def cmd_rollout(args: argparse.Namespace) -> int:
     """Show the rollout in progress (or the last one), or stop it by hand."""
     if args.action == "stop":
+        from resources.approvals import acting_person
+
         change = {"action": "rollback", "reason": args.reason or "stopped by hand"}
-        return _run(args, "rollout_step", {"rollout": {**change, "actor": args.actor}})
+        actor = acting_person(args.actor)
+        return _run(args, "rollout_step", {"rollout": {**change, "actor": actor}})
     from assets.serving import current_rollout
 
     home, wf = _activate(args)
@@ -658,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_home(sub.add_parser("promote", help="make VERSION champion (its gate said yes)"))
     p.add_argument("version")
     p.add_argument("--reason", default="manual promotion")
-    p.add_argument("--actor", help="who (default: your user name)")
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_promote)
 
@@ -666,20 +677,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("revert-aliases", help="put aliases moved outside Afterlaunch back")
     )
     p.add_argument("--reason", default="an alias was moved outside Afterlaunch")
-    p.add_argument("--actor", help="who (default: your user name)")
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.set_defaults(func=cmd_revert_aliases)
 
     p = with_home(sub.add_parser("rollback", help="back to the previous champion"))
     p.add_argument("--to", help="roll back to this version instead of the previous champion")
     p.add_argument("--reason", default="manual rollback")
-    p.add_argument("--actor", help="who (default: your user name)")
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_rollback)
 
     p = with_home(sub.add_parser("approve", help="approve VERSION (high-risk mode) and promote"))
     p.add_argument("version")
     p.add_argument("--reason", default="approved after review")
-    p.add_argument("--actor", help="who approves (default: your user name)")
+    p.add_argument(
+        "--actor", help="who approves (default: $AFTERLAUNCH_ACTOR, else your user name)"
+    )
     p.add_argument("--expect-champion", metavar="V", help=EXPECT_HELP)
     p.set_defaults(func=cmd_approve)
 
@@ -692,12 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("state", nargs="?", choices=["on", "off", "pin"])
     p.add_argument("version", nargs="?", help="with pin: the version to serve to everyone")
     p.add_argument("--reason", help="why (required to flip it)")
-    p.add_argument("--actor", help="who (default: the OS user)")
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.set_defaults(func=cmd_flag)
     p = with_home(sub.add_parser("rollout", help="show the rollout, or stop it by hand"))
     p.add_argument("action", nargs="?", choices=["status", "stop"], default="status")
     p.add_argument("--reason", help="why it is stopped")
-    p.add_argument("--actor", help="who (default: the OS user)")
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.set_defaults(func=cmd_rollout)
     from orchestration import challenger_queue_cli, review, runbook
 
@@ -750,6 +763,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestration.schema_cli import add_parser as add_schema_parser
 
     add_schema_parser(sub, with_home)  # afterlaunch schema map | backfill | show
+    from orchestration.approvals_cli import add_parsers as add_approvals_parsers
+
+    add_approvals_parsers(sub, with_home)  # afterlaunch approvals | actions serve | audit verify
 
     p = sub.add_parser("init", help="scaffold a workflow from a table of your own database")
     p.add_argument("name", help="the workflow's name: lower case letters, digits and _")

@@ -6,9 +6,10 @@ Paths and URLs come from the environment (EnvVar), resolved when a run starts:
 AFTERLAUNCH_HOME (the deployment's home folder), the workflow's source URL variable
 (AFTERLAUNCH_SOURCE_URL by default), AFTERLAUNCH_MLFLOW_URI and AFTERLAUNCH_MLFLOW_ARTIFACTS
 (the MLflow tracking and registry store), AFTERLAUNCH_ALERT_WEBHOOK (a Slack-compatible
-webhook; empty: log only), AFTERLAUNCH_DAGSTER_URL and AFTERLAUNCH_MLFLOW_URL (where people
-reach the two UIs; empty: no links). `afterlaunch` commands set them from `--home` unless
-already set.
+webhook; empty: log only), AFTERLAUNCH_AUDIT_URL (the agent actions' audit log, Postgres in
+production; empty: a SQLite file in the workflow's folder of the home), AFTERLAUNCH_DAGSTER_URL
+and AFTERLAUNCH_MLFLOW_URL (where people reach the two UIs; empty: no links). `afterlaunch`
+commands set them from `--home` unless already set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dagster import Definitions, EnvVar
 
 from assets import (
+    agent_actions,
     alias_guard,
     deployment,
     deployment_history,
@@ -35,9 +37,11 @@ from assets import (
 from assets.workflow import Workflow
 from checks.policy import Policy, build_policy, read_layer
 from orchestration import review_check
+from orchestration.home import AUDIT_URL_ENV
 from orchestration.jobs import build_jobs
 from orchestration.sensors import build_sensors
 from resources.alerts import AlertWebhook
+from resources.audit_log import AuditLogResource
 from resources.clock import ClockResource
 from resources.links import DAGSTER_URL_ENV, MLFLOW_URL_ENV, UiLinks
 from resources.policy import PolicyResource
@@ -136,6 +140,7 @@ def resources(wf: Workflow) -> dict:
         "clock": ClockResource(),
         "webhook": AlertWebhook(url=EnvVar("AFTERLAUNCH_ALERT_WEBHOOK")),
         "links": UiLinks(dagster_url=EnvVar(DAGSTER_URL_ENV), mlflow_url=EnvVar(MLFLOW_URL_ENV)),
+        "audit": AuditLogResource(home=HOME, workflow=wf.name, url=EnvVar(AUDIT_URL_ENV)),
     }
 
 
@@ -157,6 +162,7 @@ def build_definitions(wf: Workflow) -> Definitions:
         review_check.build(wf),  # the champion's registry-review age, with the weekly evaluation
         alias_guard.build(wf),  # the aliases against the audit trail
         deployment_history.build(wf),  # the champion's history and the verdict's currency
+        agent_actions.build(wf),  # what the agent did, when the workflow declares actions
         incident_timeline.build(wf),  # last in the daily job: the day's story
     ]
     jobs = build_jobs(wf, policy)

@@ -288,6 +288,8 @@ def _production(
     wf = run.wf
     store = SnapshotStore(snapshot_root(home.root, wf.name))
 
+    assistant = _assistant(home, wf, scenario)
+
     def on_run(outcome: RunOutcome) -> None:
         _on_run(timeline, outcome, current["day"])
         if outcome.job == "daily_production" and outcome.partition:
@@ -298,6 +300,11 @@ def _production(
                 else None
             )
             people.record(date.fromisoformat(outcome.partition), served)
+            if assistant is not None and served is not None:
+                # The assistant acts on them the next day too, through the approval gate.
+                next_day = wf.partitions.end_of(outcome.partition).date()
+                made = assistant.work(next_day, served)
+                log.debug("day after %s: %d agent requests", outcome.partition, made)
 
     launched = datetime.combine(wf.partitions.start_of(ticks[0].key), clock_time(6), tzinfo=UTC)
     daemon = SimulatedDaemon(
@@ -339,6 +346,17 @@ def _production(
                 attempts=alert.attempts,
             )
         _progress(scenario, number, report.runs)
+
+
+def _assistant(home: Home, wf: Workflow, scenario: Scenario):
+    """The workflow's simulated agent on this home's gate, or None (no actions declared, or a
+    simulation without an agent)."""
+    if not wf.actions or not hasattr(wf.simulation, "assistant"):
+        return None
+    from orchestration.approvals_cli import gate_for
+
+    gate = gate_for(home, wf)
+    return wf.simulation.assistant(scenario.seed, scenario.incidents, gate, gate.log, wf)
 
 
 def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline) -> None:

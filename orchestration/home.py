@@ -36,7 +36,9 @@ ENV_VARS = (
     "AFTERLAUNCH_ALERT_WEBHOOK",
     "AFTERLAUNCH_DAGSTER_URL",
     "AFTERLAUNCH_MLFLOW_URL",
+    "AFTERLAUNCH_AUDIT_URL",
 )
+AUDIT_URL_ENV = "AFTERLAUNCH_AUDIT_URL"
 
 # The values activate() derived from the home it last activated (not a person's settings):
 # activating another home in the same process derives its own instead of keeping the first's.
@@ -171,6 +173,9 @@ def activate(home: Home, wf=None, *, create: bool = True) -> Home:
         os.environ[var] = value
     # Empty: alerts go to the log and the outbox only. A deployment sets a webhook URL.
     os.environ.setdefault("AFTERLAUNCH_ALERT_WEBHOOK", "")
+    # Empty: the agent audit log is a SQLite file in the workflow's folder of the home; a
+    # deployment names its Postgres database.
+    os.environ.setdefault(AUDIT_URL_ENV, "")
     # Where `afterlaunch ui` and `afterlaunch mlflow-ui` serve by default; a deployment sets
     # the URLs its people reach the two UIs at.
     os.environ.setdefault(DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL)

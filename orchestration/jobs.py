@@ -44,6 +44,8 @@ def build_jobs(wf: Workflow, policy: Policy) -> WorkflowJobs:
     # Judged every production day too (three registry reads), not only when the sensor runs.
     daily = AssetSelection.checks(*(AssetCheckKey(wf.key(a), c) for a, c in DAILY_CHECKS))
     extra = {"daily_production": alias_check | daily}
+    if wf.actions:  # what the workflow's agent did that day, with its checks
+        extra["daily_production"] = extra["daily_production"] | sel(n.AGENT_ACTIONS)
 
     def job(name: str, assets: tuple[str, ...], description: str, config=None) -> JobDefinition:
         selection = sel(*assets) | extra[name] if name in extra else sel(*assets)
@@ -123,7 +125,8 @@ def _jobs(job, op, day) -> dict[str, JobDefinition]:
             "collect labels, compute features, score the rows (the champion, a rollout's canary, "
             "or what the serving flag says), check the outputs, judge a rollout's triggers, "
             "refresh the readiness report, check the champion's deployment history and the "
-            "newest verdict, and last the day's incident timeline.",
+            "newest verdict, judge what the workflow's agent did (when it declares actions), "
+            "and last the day's incident timeline.",
             None,
         ),
         (

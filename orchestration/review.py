@@ -135,5 +135,5 @@ def arguments(p: argparse.ArgumentParser) -> None:
     """The `review` command's arguments (its parser comes from orchestration.cli)."""
     p.add_argument("version", help="model version number in the registry")
     p.add_argument("--note", required=True, help="what you checked and found (recorded)")
-    p.add_argument("--actor", help="who reviews (default: your user name)")
+    p.add_argument("--actor", help="who reviews (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.set_defaults(func=cmd_review)

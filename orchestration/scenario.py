@@ -24,6 +24,8 @@ class Incident(Protocol):
     params: dict
     label_only: bool  # only labels (or people's feedback) can reveal it
     expected_trigger: str | None  # the retraining trigger it should cause, if any
+    # Optional: the assets whose checks may detect it (an agent's tool calls, not the data);
+    # None or absent: any check on its days.
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,9 @@ def add_parser(sub, with_home) -> None:
         help="first day it applies to (default: the first day of the run of recent "
         "partitions in which the source sent what the rules are for)",
     )
-    m.add_argument("--actor", help="who records it (default: your user name)")
+    m.add_argument(
+        "--actor", help="who records it (default: $AFTERLAUNCH_ACTOR, else your user name)"
+    )
     m.add_argument(
         "--backfill", action="store_true", help="then re-ingest the partitions it unblocks"
     )

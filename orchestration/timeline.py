@@ -272,6 +272,9 @@ def _judged_days(incident: Incident, lag: int, period: int = 1) -> tuple[date, d
 def _explains(incident: Incident, event: dict, lag: int, period: int = 1) -> bool:
     first, last = _judged_days(incident, lag, period)
     on = date.fromisoformat(event["date"])
+    assets = getattr(incident, "assets", None)  # an incident only some assets' checks can see
+    if assets is not None and event["asset"].split("/")[-1] not in assets:
+        return False
     if incident.label_only:
         # The labels' weekly verdict, or the agents overriding the model (no label needed).
         return (

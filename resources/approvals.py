@@ -11,6 +11,7 @@ needs a new approval: an approval never carries over to another evaluation of th
 from __future__ import annotations
 
 import getpass
+import os
 import sqlite3
 from contextlib import closing
 from dataclasses import astuple, dataclass, fields
@@ -18,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 
 APPROVALS_FILE = "approvals.sqlite"
+# The person acting, when a command names none (see `acting_person`).
+ACTOR_ENV = "AFTERLAUNCH_ACTOR"
 
 
 class ApprovalStoreError(RuntimeError):
@@ -27,11 +30,16 @@ class ApprovalStoreError(RuntimeError):
 def acting_person(named: str | None = None) -> str:
     """Who is acting: the one seam where identity plugs in.
 
-    Today it is whoever the command or the run config names (`--actor`), else the OS user:
-    nothing is authenticated, and the person who trained a model may approve it. Verified
-    identity and four eyes (an approver other than the author) are a later issue; they belong
-    here, not in the callers."""
-    return (named or "").strip() or getpass.getuser()
+    Whoever the command or the run config names (`--actor`), else `$AFTERLAUNCH_ACTOR` (read
+    at each call, so a shell or a daemon says who it acts for), else the OS user. Nothing is
+    authenticated: the name is what every approval, promotion, rollback, flag flip and mapping
+    records. Four eyes is enforced where an approval is recorded (the champion's `approve`:
+    the one who registered a version cannot approve its promotion, and a non-empty
+    `approvers.promotion` in the policy names who can)."""
+    for candidate in (named, os.environ.get(ACTOR_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    return getpass.getuser()
 
 
 @dataclass(frozen=True)

@@ -363,6 +363,11 @@ class ModelRegistry(dg.ConfigurableResource):
         self._probe_databases(CHECK_TIMEOUT_S)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self._registry_uri)
 
+    @property
+    def artifact_location(self) -> str:
+        """Where this registry's experiments keep artifacts (a URI)."""
+        return self._artifact_location()
+
     def _artifact_location(self) -> str:
         if "://" in self.artifact_root:
             return self.artifact_root

@@ -147,7 +147,7 @@ def home(tmp_path_factory):
 def test_approving_a_rejected_verdict_is_refused_and_nothing_is_recorded(home):
     """Champion 1; nothing changes."""
     home.judge("2", "reject", against="1")
-    assert home.cli("approve", "2", "--actor", "head of support") == 1
+    assert home.cli("approve", "2", "--actor", "support operations lead") == 1
     assert home.aliases == ("1", None)
     assert "approval.by" not in home.registry.version_tags("2")
     assert home.approvals.all() == []
@@ -191,10 +191,12 @@ def test_a_recorded_approval_of_the_verdict_lets_it_through(home):
 def test_the_approve_command_records_the_approval_then_promotes(home):
     """Champion 2 -> 3."""
     home.judge("3", "awaiting_approval", against="2")
-    assert home.cli("approve", "3", "--actor", "head of support", "--reason", "reviewed") == 0
+    # A promotion approver in the ticket policy (approvers.promotion).
+    lead = "support operations lead"
+    assert home.cli("approve", "3", "--actor", lead, "--reason", "reviewed") == 0
     assert home.aliases == ("3", "2")
     row = home.approvals.all()[-1]
-    assert (row.version, row.approver, row.reason) == ("3", "head of support", "reviewed")
+    assert (row.version, row.approver, row.reason) == ("3", lead, "reviewed")
     assert (row.champion_version, row.verdict_at) == ("2", NOW.isoformat())
     assert (row.test_set_version, row.test_set_sha256) == ("1", home.test_set["sha256"])
     assert row.approved_at == NOW.isoformat()  # by the workflow's clock

@@ -197,7 +197,7 @@ def test_a_better_model_registered_by_hand_waits_for_a_persons_approval(home):
                 "action": "approve",
                 "version": version,
                 "reason": "read the notebook",
-                "actor": "model owner",
+                "actor": "workflow designer",  # a promotion approver in the ticket policy
             }
         },
     )

@@ -162,12 +162,12 @@ def test_gate_story(world):
     # A tag is not an approval: anyone with MLflow access can write one.
     world.registry.set_version_tags("5", {"approval.by": "mallory"})
     assert not world.change(action="promote", version="5", reason="forged").success
-    approved = world.change(
-        action="approve", version="5", actor="head of support", reason="reviewed"
+    approved = world.change(  # a promotion approver in the ticket policy
+        action="approve", version="5", actor="support operations lead", reason="reviewed"
     )
     assert approved.success and world.aliases == ("5", "1")
     change = world.latest(CHAMPION)
-    assert change["approved_by"].value == "head of support"
+    assert change["approved_by"].value == "support operations lead"
     assert change["previous_version"].value == "1"
 
     # The audit trail: one champion materialization per change, in order.
@@ -177,7 +177,7 @@ def test_gate_story(world):
         ("rollback", "1"),
         ("promote", "5"),
     ]
-    assert change["actor"].value == "head of support"
+    assert change["actor"].value == "support operations lead"
 
 
 def test_test_set_is_pinned_and_a_new_version_needs_a_new_baseline(world):
@@ -220,7 +220,7 @@ def test_the_command_line_drives_the_same_operations(world, capsys):
     assert world.aliases == ("1", "5")
     assert "champion: summary: rollback: 5 -> 1 by on-call: cli drill" in capsys.readouterr().out
     # Version 5's verdict was made on test set v1; v2 is current: approving it again is refused.
-    assert main(["approve", "5", *home, "--actor", "head of support"]) == 1
+    assert main(["approve", "5", *home, "--actor", "support operations lead"]) == 1
     assert world.aliases == ("1", "5")
     # A second rollback toggles back, expecting the champion it read (1).
     assert main(["rollback", *home, "--reason", "back to 5", "--expect-champion", "1"]) == 0

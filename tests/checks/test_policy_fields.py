@@ -110,6 +110,16 @@ READ_BY = {
     "alerts.fallback_owner": "checks/policy.py",
     "alerts.max_attempts_logged": "orchestration/sensors.py",
     "registry.review_max_age_days": "orchestration/review_check.py",
+    "approvers.promotion": "assets/deployment.py",
+    "approvers.actions": "orchestration/approvals_cli.py",
+    "agent_actions.error_rate_max": "checks/agent_actions.py",
+    "agent_actions.error_min_calls": "checks/agent_actions.py",
+    "agent_actions.burst_max_per_hour": "checks/agent_actions.py",
+    "agent_actions.refusal_rate_max": "checks/agent_actions.py",
+    "agent_actions.refusal_alpha": "checks/agent_actions.py",
+    "agent_actions.refusal_floor": "checks/agent_actions.py",
+    "agent_actions.trailing_days": "assets/agent_actions.py",
+    "agent_actions.min_requests": "checks/agent_actions.py",
 }
 
 

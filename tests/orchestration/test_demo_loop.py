@@ -25,6 +25,10 @@ INTENDED = {
     "volume_drop": "raw_volume",
     "covariate_shift": "drift",
     "schema_change": "raw_contract",
+    # The support assistant's: each caught by the agent check meant for it.
+    "agent_loop": "action_burst",
+    "tool_outage": "tool_error_rate",
+    "unapproved_action": "irreversible_approved",
 }
 
 

@@ -34,6 +34,10 @@ incidents:
   - {kind: covariate_shift, day: 13, days: 3, column: first_response_minutes, k: 1.0}
   - {kind: schema_change, day: 16, days: 19, mode: rename, new_name: msg_len}  # message_length
   - {kind: concept_drift, day: 17, strength: 1.0, days: 30}
+  # The support assistant's incidents: caught by the agent checks on their days.
+  - {kind: agent_loop, day: 21, repeats: 8, minutes: 40}
+  - {kind: tool_outage, day: 23, from_hour: 13, to_hour: 17}
+  - {kind: unapproved_action, day: 25}
 """
 
 

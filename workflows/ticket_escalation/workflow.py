@@ -23,6 +23,7 @@ from assets.workflow import (
     Stage,
     Workflow,
 )
+from checks.action_classes import ActionClass, Reversibility
 from checks.tasks import BinaryClassification
 from workflows.ticket_escalation.contracts import LabelContract, RawTicketContract
 from workflows.ticket_escalation.features import FEATURE_SETS
@@ -62,6 +63,39 @@ SLICES = (
         "extreme_response_time",
         "first response slower than 99% of the pool",
         _above_quantile("first_response_minutes", 0.99),
+    ),
+)
+
+
+# What the support assistant may do on its own, and who must say yes first. A customer reply
+# cannot be unsent; a credit can be clawed back only with an apology; an escalation is undone by
+# moving the ticket back within the half hour before the escalation team picks it up.
+ACTIONS = (
+    ActionClass(
+        "escalate_ticket",
+        Reversibility.REVERSIBLE,
+        owner="support operations lead",
+        approval="window",
+        window_minutes=30,
+        description="move the ticket to the escalation team's queue",
+    ),
+    ActionClass(
+        "send_reply",
+        Reversibility.IRREVERSIBLE,
+        owner="support operations lead",
+        approval="required",
+        deadline_minutes=120,
+        description="send the drafted reply to the customer",
+    ),
+    ActionClass(
+        "issue_goodwill_credit",
+        Reversibility.DIFFICULT,
+        owner="support operations lead",
+        approval="window",
+        window_minutes=60,
+        deadline_minutes=240,
+        required_above=("amount", 50),
+        description="credit the customer's account (above 50, a person says yes first)",
     ),
 )
 
@@ -108,6 +142,7 @@ WORKFLOW = Workflow(
         Stage("agent review (acceptance rate)", "acceptance_rate"),
         Stage("resolution (handle time vs pre-deployment)", "kpi_ratio"),
     ),
+    actions=ACTIONS,
     policy_file=HERE / "policy.yaml",
     simulation=TicketSimulation(),
 )

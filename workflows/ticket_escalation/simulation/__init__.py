@@ -9,7 +9,9 @@ registered by hand). The modules behind it:
 * :mod:`.incidents`: the injected failures (``Incident``, ``parse_incidents``);
 * :mod:`.crm`: the deterministic CRM (``generate_day``, ``CrmSimulator``);
 * :mod:`.agents`: the agents working the tickets (``AgentSimulator``);
-* :mod:`.operators`: what people do by hand (``register_by_hand``).
+* :mod:`.operators`: what people do by hand (``register_by_hand``);
+* :mod:`.assistant`: the support assistant's tool calls through the approval gate, and the
+  supervisors answering them (``Assistant``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,13 @@ class TicketSimulation:
         """The agents: ``.record(day, served)`` writes what they did with ``day``'s tickets
         (``served`` is that day's predictions, ``ticket_id`` and ``escalate``, or None)."""
         return AgentSimulator(source_url, seed, incidents, launch=launch)
+
+    def assistant(self, seed: int, incidents: Iterable[Incident], gate, log, workflow) -> Any:
+        """The support assistant: ``.work(day, served)`` makes the day's tool calls through
+        ``gate`` (an ``ActionGate``) on ``served`` (yesterday's scored tickets)."""
+        from workflows.ticket_escalation.simulation.assistant import Assistant
+
+        return Assistant(seed, incidents, gate, log, workflow.name, workflow.actions)
 
     def act(
         self,

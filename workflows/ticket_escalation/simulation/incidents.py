@@ -63,6 +63,17 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     # numbers of bad outcome rows known on the day: labels for ticket ids that never existed,
     # labels delivered again for tickets labelled on an earlier day, escalated not in {0, 1}
     "bad_labels": {"unknown": 20, "duplicate": 20, "invalid": 10},
+    # What the support assistant does (simulation/assistant.py), not what the CRM exports:
+    # the same reply asked for `repeats` times within `minutes`,
+    "agent_loop": {"repeats": 8, "minutes": 40},
+    # the CRM's API failing for these tools from `from_hour` to `to_hour` (UTC),
+    "tool_outage": {
+        "tools": ["escalate_ticket", "issue_goodwill_credit"],
+        "from_hour": 13,
+        "to_hour": 17,
+    },
+    # one reply sent by a runtime that skipped the gate (logged, never approved).
+    "unapproved_action": {},
 }
 # covariate_shift becomes a category-share shift when any of these keys is given.
 CATEGORY_SHIFT_DEFAULTS: dict[str, Any] = {
@@ -75,6 +86,8 @@ WORLD_KINDS = ("covariate_shift", "unseen_category")
 ROW_KINDS = ("stale_feed", "volume_drop", "duplicate_rows")
 VALUE_KINDS = ("null_flood", "schema_change")
 LABEL_KINDS = ("bad_labels",)
+# Kinds only the agent checks can see: they change the assistant's tool calls, not the data.
+AGENT_KINDS = ("agent_loop", "tool_outage", "unapproved_action")
 # Kinds that leave every input check quiet: only the labels, or what people do with the
 # model's outputs, can reveal them.
 LABEL_ONLY_KINDS = ("concept_drift",)
@@ -124,6 +137,11 @@ class Incident:
         """True if no input check can see the incident: only labels (or people's feedback on
         the model's outputs) reveal it, as for a ``concept_drift``."""
         return self.kind in LABEL_ONLY_KINDS
+
+    @property
+    def assets(self) -> tuple[str, ...] | None:
+        """The assets whose checks may detect it (None: any check on its days)."""
+        return ("agent_actions",) if self.kind in AGENT_KINDS else None
 
     @property
     def expected_trigger(self) -> str | None:
@@ -508,6 +526,29 @@ def _concept_drift(params: dict) -> dict[str, Any]:
     return {"strength": _number("strength", p["strength"], 0.0, 1.0), "days": days}
 
 
+def _agent_loop(params: dict) -> dict[str, Any]:
+    p = _take(params, DEFAULT_PARAMS["agent_loop"])
+    repeats = _count("repeats", p["repeats"], 100)
+    if repeats < 2:
+        raise ValueError(f"repeats must be at least 2 (a loop repeats), got {repeats}")
+    return {"repeats": repeats, "minutes": _number("minutes", p["minutes"], 1.0, 600.0)}
+
+
+def _tool_outage(params: dict) -> dict[str, Any]:
+    p = _take(params, DEFAULT_PARAMS["tool_outage"])
+    tools = p["tools"]
+    if (
+        not isinstance(tools, list | tuple)
+        or not tools
+        or not all(isinstance(t, str) for t in tools)
+    ):
+        raise ValueError(f"tools must be a non-empty list of tool names, got {tools!r}")
+    start, end = _count("from_hour", p["from_hour"], 23), _count("to_hour", p["to_hour"], 24)
+    if end <= start:
+        raise ValueError(f"to_hour ({end}) must be after from_hour ({start})")
+    return {"tools": list(tools), "from_hour": start, "to_hour": end}
+
+
 _NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
     "schema_change": _schema_change,
     "volume_drop": _fraction_only("volume_drop"),
@@ -518,4 +559,7 @@ _NORMALISERS: dict[str, Callable[[dict], dict[str, Any]]] = {
     "duplicate_rows": _fraction_only("duplicate_rows"),
     "concept_drift": _concept_drift,
     "bad_labels": _bad_labels,
+    "agent_loop": _agent_loop,
+    "tool_outage": _tool_outage,
+    "unapproved_action": lambda params: _take(params, {}),
 }
