@@ -48,6 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/drift_streams.py
 	$(BIN)/python benchmarks/bootstrap_speed.py
 	$(BIN)/python benchmarks/promotion_speed.py
+	$(BIN)/python benchmarks/audit_appends.py
+	$(BIN)/python benchmarks/action_latency.py
 	$(BIN)/python benchmarks/loop_cost.py
 	$(BIN)/afterlaunch demo --workflow ticket_escalation --home benchmarks/.demo-home > benchmarks/results/label_free_demo.log
 	$(BIN)/python benchmarks/label_free.py --home benchmarks/.demo-home

@@ -3,10 +3,11 @@ the audit log they leave (verified, and broken by an edit), the agent view and i
 
 import sqlite3
 
-import mlflow
 import pytest
 from dagster import DagsterInstance
+from mlflow import MlflowClient
 
+from assets.agent_actions import TRACE_EXPERIMENT
 from orchestration.cli import main
 from resources.audit_log import AuditLog, audit_url
 from resources.snapshots import SnapshotStore, snapshot_root
@@ -115,12 +116,14 @@ def test_the_agent_view_is_in_the_readiness_report_and_traces_in_mlflow(loop_dem
     [record] = instance.fetch_materializations(WF.key("agent_actions"), limit=1).records
     meta = record.asset_materialization.metadata
     assert meta["audit.head_seq"].value > 0
-    # The mirror: people search the requests in MLflow's trace view.
-    mlflow.set_tracking_uri(loop_demo.home.mlflow_uri)
+    # The mirror: people search the requests in MLflow's trace view, by request id.
+    client = MlflowClient(tracking_uri=loop_demo.home.mlflow_uri)
+    experiment = client.get_experiment_by_name(TRACE_EXPERIMENT.format(workflow=WF.name))
     some = next(r for r in log.rows() if r.tool == "send_reply")
-    traces = mlflow.search_traces(
-        locations=None,
+    traces = client.search_traces(
+        locations=[experiment.experiment_id],
         filter_string=f"tags.`afterlaunch.request_id` = '{some.request_id}'",
-        return_type="list",
     )
-    assert traces
+    assert len(traces) >= 1
+    spans = [s for t in traces for s in t.data.spans]
+    assert {s.attributes.get("gen_ai.tool.name") for s in spans} >= {"send_reply"}
