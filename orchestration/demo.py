@@ -42,7 +42,7 @@ from assets.partitions import Partitioning
 from assets.workflow import Workflow
 from orchestration.catalog import definitions
 from orchestration.definitions import policy_resource
-from orchestration.home import Home, activate, registry_for
+from orchestration.home import AUDIT_URL_ENV, Home, activate, registry_for
 from orchestration.runner import RunOutcome, run_job
 from orchestration.scenario import Scenario
 from orchestration.simulated_daemon import SimulatedDaemon
@@ -64,6 +64,7 @@ class DemoResult:
     scenario: Scenario
     timeline: Timeline
     seconds: float = 0.0
+    agents: dict | None = None  # what the workflow's agent did, when it declares actions
 
 
 def prepare_home(home: Home) -> None:
@@ -177,6 +178,8 @@ def run_demo(
     result = DemoResult(scenario, timeline, time.monotonic() - started)
     document = timeline.as_json()
     document["summary"]["wall_seconds"] = round(result.seconds, 1)
+    if wf.actions:
+        document["summary"]["agent_actions"] = result.agents = _agent_summary(home, wf)
     for path in {home.reports / "timeline.json", *([Path(json_path)] if json_path else [])}:
         path.write_text(json.dumps(document, indent=2, default=str))
     log.info(
@@ -357,6 +360,26 @@ def _assistant(home: Home, wf: Workflow, scenario: Scenario):
 
     gate = gate_for(home, wf)
     return wf.simulation.assistant(scenario.seed, scenario.incidents, gate, gate.log, wf)
+
+
+def _agent_summary(home: Home, wf: Workflow) -> dict:
+    """Requests by how they ended (each one's last row), and whether the audit chain
+    verifies. Read only: nothing is settled or appended here."""
+    from resources.audit_log import AuditLog, audit_url
+
+    with AuditLog(audit_url(home.root, wf.name, os.environ.get(AUDIT_URL_ENV, ""))) as log:
+        rows = log.rows()
+        findings = log.verify()
+    last = {row.request_id: row.disposition for row in rows}
+    ended: dict[str, int] = {}
+    for disposition in last.values():
+        ended[disposition] = ended.get(disposition, 0) + 1
+    return {
+        "requests": len(last),
+        "ended": dict(sorted(ended.items())),
+        "audit_rows": len(rows),
+        "chain_intact": not findings,
+    }
 
 
 def _act(run: _Runner, home: Home, action: dict, number: int, timeline: Timeline) -> None:
@@ -542,5 +565,12 @@ def summary_lines(result: DemoResult) -> list[str]:
         f"ERROR checks no incident explains: {summary['clean_day_errors']}"
         + (f" ({shown})" if summary["clean_day_errors"] else "")
     )
+    if result.agents:
+        a = result.agents
+        ended = ", ".join(f"{n} {state}" for state, n in a["ended"].items())
+        lines.append(
+            f"agent requests: {a['requests']} ({ended}); audit log: {a['audit_rows']} rows, "
+            + ("chain intact" if a["chain_intact"] else "CHAIN BROKEN")
+        )
     lines.append(f"wall time: {result.seconds:.0f} s")
     return lines
