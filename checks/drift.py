@@ -95,7 +95,8 @@ def _merge_sparse(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.array(out_r, dtype=float), np.array(out_c, dtype=float)
 
 
-def _chi2(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+def chi_square(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """Chi-square of two count rows (sparse cells merged first): (statistic, p-value)."""
     r, c = _merge_sparse(ref, cur)
     if r.size < 2:  # everything in one cell: nothing to tell apart
         return 0.0, 1.0
@@ -161,7 +162,7 @@ def _new_categories(cur: CategoricalProfile, ref: CategoricalProfile) -> tuple[d
 def _numeric_eval(ev: _Eval, cur: NumericProfile, ref: NumericProfile) -> None:
     d = ev.drift
     d.test, d.effect_metric = "chi2_homogeneity", "wasserstein1_over_ref_sd"
-    d.statistic, d.p_value = _chi2(ref.counts, cur.counts)
+    d.statistic, d.p_value = chi_square(ref.counts, cur.counts)
     d.psi = _psi(ref.counts, cur.counts)
     w1 = _w1(ref.edges, ref.counts, cur.counts)
     outside = (cur.counts[0] + cur.counts[-1]) / cur.count
@@ -197,7 +198,7 @@ def _categorical_eval(
     r = np.array([ref.counts[k] for k in names], dtype=float)
     c = np.array([cur.counts[k] for k in names], dtype=float)
     order = np.argsort(-(r + c), kind="stable")  # sparse categories last, so they pool together
-    d.statistic, d.p_value = _chi2(r[order], c[order])
+    d.statistic, d.p_value = chi_square(r[order], c[order])
     d.psi = _psi(r, c)
     p, q = r / r.sum(), c / c.sum()
     d.effect_size = float(jensenshannon(p, q, base=2))

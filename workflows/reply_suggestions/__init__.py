@@ -1,0 +1,1 @@
+"""Reply suggestions: a generative workflow (retrieval, ranking, generation, validation)."""
