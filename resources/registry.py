@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import re
 import tempfile
@@ -111,8 +110,6 @@ _FLUENT_LOCK = threading.RLock()
 # Downloads draw a tqdm bar on stderr by default: noise in Dagster's captured logs.
 _QUIET_DOWNLOADS = {MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name: "false"}
 
-log = logging.getLogger(__name__)
-
 
 class RegistryError(RuntimeError):
     """A registry operation failed. The message names the (password-masked) URI and the step."""
@@ -154,28 +151,6 @@ def mask_uri(uri: str) -> str:
 
 def _secrets_in(uri: str) -> list[str]:
     return secrets_in(uri)
-
-
-def _write_ahead_log(url: sa.URL) -> None:
-    """An embedded SQLite store, once MLflow has made its tables, journals in WAL mode (a
-    setting the file keeps): a commit then costs one sync instead of several, which every run,
-    registration and trace export pays, and readers (the MLflow UI) run beside the writer.
-    Switching needs a moment with no other connection; a store in use keeps its mode until
-    the next time (the mode changes no data)."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            if conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal":
-                return
-            mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
-            log.debug("MLflow store %s journal mode: %s", mask_uri(str(url)), mode)
-    except sa.exc.OperationalError as exc:
-        if "locked" not in str(exc):
-            raise
-        # Busy: another process holds the store; the mode is only a speed-up.
-        log.debug("MLflow store %s keeps its journal mode for now: %s", mask_uri(str(url)), exc)
-    finally:
-        engine.dispose()
 
 
 def _is_database_uri(uri: str) -> bool:
@@ -356,8 +331,6 @@ class ModelRegistry(dg.ConfigurableResource):
                 engine.dispose()
             if on_disk and not tables:  # new (just created above), or truncated
                 self._refuse_a_lost_store(uri, "holds no tables")
-            elif on_disk:
-                _write_ahead_log(url)
 
     def _refuse_a_lost_store(self, uri: str, state: str) -> None:
         """The SQLite file of ``uri`` is missing or empty: fine for a brand-new store, refused
