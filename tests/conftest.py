@@ -62,7 +62,15 @@ FIRST = (
     "tests/orchestration/test_challenger_queue.py",
     "tests/orchestration/test_alias_bypass.py",
 )
-LAST = ("tests/orchestration/test_alert_context.py", "tests/assets/test_incident_timeline.py")
+# Files that wait for the shared loop demo: dispatched last, when it is built, so that no
+# worker sits idle on its lock while other files could run.
+LAST = (
+    "tests/orchestration/test_demo_loop_live.py",
+    "tests/orchestration/test_ui_story.py",
+    "tests/orchestration/test_agent_actions_demo.py",
+    "tests/orchestration/test_alert_context.py",
+    "tests/assets/test_incident_timeline.py",
+)
 
 
 def pytest_collection_modifyitems(session, config, items):
