@@ -33,6 +33,10 @@ class Reversibility(StrEnum):
 
 # What the audit log records as the class of a tool nobody declared (always denied).
 UNDECLARED = "undeclared"
+ACTION_CLASS_VALUES = tuple(r.value for r in Reversibility) + (UNDECLARED,)
+# A request's rows in the audit log, one per change of its state.
+DISPOSITIONS = ("pending", "approved", "denied", "cancelled", "expired", "executed")
+GATE = "gate"  # the actor of the rows the gate writes on its own (never a person)
 APPROVAL_RULES = ("none", "window", "required")
 
 

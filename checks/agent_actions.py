@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
+from checks.action_classes import DISPOSITIONS, GATE
 from checks.policy import AgentActionRules
 
 AUDIT_COLUMNS = (
@@ -45,11 +46,8 @@ AUDIT_COLUMNS = (
     "context",
     "reason",
 )
-DISPOSITIONS = ("pending", "approved", "denied", "cancelled", "expired", "executed")
 DECISIONS = ("approved", "denied", "cancelled", "expired")
 REFUSALS = ("denied", "cancelled", "expired")
-ACTION_CLASSES = ("reversible", "difficult", "irreversible", "undeclared")
-GATE = "gate"  # the actor of the gate's own rows (never a person)
 
 REQUEST_COLUMNS = (
     "request_id",
@@ -72,7 +70,6 @@ REQUEST_COLUMNS = (
 
 
 # The severity each check raises (the policy's words: ERROR for harm done, WARN for a trend).
-SEVERITIES = {"unapproved": "error", "errors": "error", "bursts": "error", "refusals": "warn"}
 
 
 def _records(table: pd.DataFrame | Iterable[Mapping]) -> list[Mapping]:

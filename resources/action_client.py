@@ -3,9 +3,9 @@
 An agent asks before it acts, waits for the answer, runs the tool only on `allow` and records
 what happened, so every action it takes is one request in the audit log:
 
-    client = ActionClient(os.environ["AFTERLAUNCH_ACTIONS_URL"], "triage-agent", "v7", "ana")
-    answer, output = client.act("escalate_ticket", {"ticket_id": "T1"}, {"score": 0.91},
-                                execute=crm.escalate, wait_s=5)
+    client = ActionClient(os.environ["AFTERLAUNCH_ACTIONS_URL"], "refund-agent", "v7", "ana")
+    answer, output = client.act("refund_order", {"order_id": "O-1", "amount": 20},
+                                {"entity_id": "O-1", "score": 0.91}, execute=shop.refund, wait_s=5)
 
 Stdlib only (urllib): an agent runtime needs nothing else installed to use it.
 """

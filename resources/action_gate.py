@@ -24,13 +24,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks.action_classes import UNDECLARED, ActionClasses, arguments_digest
+from checks.action_classes import GATE, UNDECLARED, ActionClasses, arguments_digest
 from resources.audit_log import AuditEntry, AuditLog, AuditRow
 
 # Debug only: the audit log is the record, and a simulated day makes hundreds of decisions.
 log = logging.getLogger("afterlaunch.action_gate")
 
-GATE = "gate"  # the actor of the rows the gate writes on its own
 PENDING, APPROVED, DENIED, CANCELLED, EXPIRED, EXECUTED = (
     "pending",
     "approved",

@@ -32,7 +32,12 @@ import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from checks.action_classes import UNDECLARED, Reversibility, arguments_digest, canonical_json
+from checks.action_classes import (
+    ACTION_CLASS_VALUES,
+    DISPOSITIONS,
+    arguments_digest,
+    canonical_json,
+)
 from checks.audit_chain import COLUMNS, GENESIS, ChainFinding, row_hash, verify_chain
 from resources.masking import mask
 
@@ -40,8 +45,6 @@ log = logging.getLogger(__name__)
 
 TABLE = "agent_audit"
 AUDIT_FILE = "audit.sqlite"
-DISPOSITIONS = ("pending", "approved", "denied", "cancelled", "expired", "executed")
-ACTION_CLASS_VALUES = tuple(r.value for r in Reversibility) + (UNDECLARED,)
 # The advisory lock every appender takes on Postgres ("agentaud" in ASCII): one chain per table.
 _PG_LOCK_KEY = 0x6167656E74617564 & 0x7FFFFFFFFFFFFFFF
 _BEGIN_OPTION = "afterlaunch_sqlite_begin"
@@ -54,14 +57,14 @@ _TABLE = sa.Table(
     *(sa.Column(c, sa.Text) for c in COLUMNS if c != "seq"),
 )
 
+# Every column but seq is text; only these may be empty.
+_TEXT_COLUMNS = ", ".join(
+    f"{c} TEXT" + ("" if c in ("output", "error", "deadline") else " NOT NULL")
+    for c in COLUMNS
+    if c != "seq"
+)
 _SQLITE_SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq INTEGER PRIMARY KEY, "
-    + ", ".join(
-        f"{c} TEXT" + ("" if c in ("output", "error", "deadline") else " NOT NULL")
-        for c in COLUMNS
-        if c != "seq"
-    )
-    + ")",
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq INTEGER PRIMARY KEY, {_TEXT_COLUMNS})",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_request ON {TABLE} (request_id)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_at ON {TABLE} (at)",
     f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
@@ -70,13 +73,7 @@ _SQLITE_SCHEMA = (
     f"BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END",
 )
 _PG_SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT PRIMARY KEY, "
-    + ", ".join(
-        f"{c} TEXT" + ("" if c in ("output", "error", "deadline") else " NOT NULL")
-        for c in COLUMNS
-        if c != "seq"
-    )
-    + ")",
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT PRIMARY KEY, {_TEXT_COLUMNS})",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_request ON {TABLE} (request_id)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_at ON {TABLE} (at)",
     f"""CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$

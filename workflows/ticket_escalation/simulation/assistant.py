@@ -26,8 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -51,12 +50,6 @@ REPLIES = (
 OUTAGE_ERROR = "CRM API 503 Service Unavailable"
 TIMEOUT_ERROR = "CRM API timeout after 10 s"
 CRM_TOOLS = ("escalate_ticket", "issue_goodwill_credit")
-
-
-@dataclass(frozen=True)
-class _Step:
-    at: dt.datetime
-    run: Callable[[], Iterator | None]
 
 
 class Assistant:
