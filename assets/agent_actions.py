@@ -152,83 +152,74 @@ def build(wf: Workflow) -> tuple[list, list]:
             },
         )
 
-    def _result(passed: bool, severity, good: str, bad: str, rows: list, name: str):
-        return AssetCheckResult(
-            passed=passed,
-            severity=severity,
-            description=good if passed else bad,
-            metadata={name: table(rows) if rows else "none"},
-        )
+    def judged(name, severity, doc, hits, good, bad, shown):
+        """One check of the day's value: `hits(value)` lists what fails it, `shown` names the
+        value's table its metadata carries."""
 
-    @asset_check(asset=key, name="irreversible_approved", partitions_def=parts.definition)
-    def irreversible_approved(agent_actions: dict) -> AssetCheckResult:
-        """ERROR when an irreversible action was executed with no person's approval on
-        record (the workflow's owner hears at once)."""
-        found = agent_actions["unapproved"]
-        return _result(
-            not found,
-            AssetCheckSeverity.ERROR,
-            "every irreversible action executed had a person's approval on record",
-            judge.describe_unapproved(found),
-            found,
+        @asset_check(asset=key, name=name, partitions_def=parts.definition, description=doc)
+        def check(agent_actions: dict) -> AssetCheckResult:
+            found = hits(agent_actions)
+            rows = agent_actions[shown]
+            return AssetCheckResult(
+                passed=not found,
+                severity=severity,
+                description=bad(found) if found else good(agent_actions),
+                metadata={shown: table(rows) if rows else "none"},
+            )
+
+        return check
+
+    ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
+    checks = [
+        judged(
+            "irreversible_approved",
+            ERROR,
+            "ERROR when an irreversible action was executed with no person's approval on "
+            "record (the workflow's owner hears at once).",
+            lambda v: v["unapproved"],
+            lambda v: "every irreversible action executed had a person's approval on record",
+            judge.describe_unapproved,
             "unapproved",
-        )
-
-    @asset_check(asset=key, name="tool_error_rate", partitions_def=parts.definition)
-    def tool_error_rate(agent_actions: dict) -> AssetCheckResult:
-        """ERROR when a tool's executions failed more often than the policy allows."""
-        failing = [r for r in agent_actions["tool_errors"] if r.get("failing")]
-        return _result(
-            not failing,
-            AssetCheckSeverity.ERROR,
-            "no tool failed more often than the policy allows",
-            judge.describe_errors(failing),
-            agent_actions["tool_errors"],
+        ),
+        judged(
+            "tool_error_rate",
+            ERROR,
+            "ERROR when a tool's executions failed more often than the policy allows.",
+            lambda v: [r for r in v["tool_errors"] if r.get("failing")],
+            lambda v: "no tool failed more often than the policy allows",
+            judge.describe_errors,
             "tool_errors",
-        )
-
-    @asset_check(asset=key, name="action_burst", partitions_def=parts.definition)
-    def action_burst(agent_actions: dict) -> AssetCheckResult:
-        """ERROR when one action type was requested for one entity more often within an hour
-        than the policy allows: an agent in a loop."""
-        found = agent_actions["bursts"]
-        return _result(
-            not found,
-            AssetCheckSeverity.ERROR,
-            "no action repeated on one entity beyond the policy's hourly limit",
-            judge.describe_bursts(found),
-            found,
+        ),
+        judged(
+            "action_burst",
+            ERROR,
+            "ERROR when one action type was requested for one entity more often within an "
+            "hour than the policy allows: an agent in a loop.",
+            lambda v: v["bursts"],
+            lambda v: "no action repeated on one entity beyond the policy's hourly limit",
+            judge.describe_bursts,
             "bursts",
-        )
-
-    @asset_check(asset=key, name="refusal_rate", partitions_def=parts.definition)
-    def refusal_rate(agent_actions: dict) -> AssetCheckResult:
-        """WARN when people denied, cancelled or let expire a rising share of requests."""
-        rising = [r for r in agent_actions["refusals"] if r.get("rising")]
-        return _result(
-            not rising,
-            AssetCheckSeverity.WARN,
-            "refusal shares within the policy",
-            judge.describe_refusals(rising),
-            agent_actions["refusals"],
+        ),
+        judged(
+            "refusal_rate",
+            WARN,
+            "WARN when people denied, cancelled or let expire a rising share of requests.",
+            lambda v: [r for r in v["refusals"] if r.get("rising")],
+            lambda v: "refusal shares within the policy",
+            judge.describe_refusals,
             "refusals",
-        )
-
-    @asset_check(asset=key, name="audit_chain_intact", partitions_def=parts.definition)
-    def audit_chain_intact(agent_actions: dict) -> AssetCheckResult:
-        """ERROR when the audit log's hash chain is broken: a row edited, deleted or moved."""
-        found = agent_actions["chain"]
-        return _result(
-            not found,
-            AssetCheckSeverity.ERROR,
-            f"audit chain intact through seq {agent_actions['head']['seq']}",
-            "; ".join(f["detail"] for f in found[:5]),
-            found,
-            "findings",
-        )
-
-    checks = [irreversible_approved, tool_error_rate, action_burst, refusal_rate]
-    return [agent_actions], [*checks, audit_chain_intact]
+        ),
+        judged(
+            "audit_chain_intact",
+            ERROR,
+            "ERROR when the audit log's hash chain is broken: a row edited, deleted or moved.",
+            lambda v: v["chain"],
+            lambda v: f"audit chain intact through seq {v['head']['seq']}",
+            lambda found: "; ".join(f["detail"] for f in found[:5]),
+            "chain",
+        ),
+    ]
+    return [agent_actions], checks
 
 
 def _mirror(rows, registry: ModelRegistry, workflow: str) -> int:
