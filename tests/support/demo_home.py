@@ -9,6 +9,7 @@ the others wait for it and read the same home. A test that changes a home works 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,7 +60,10 @@ class SharedDemo:
 @contextmanager
 def shared_demo(tmp_path_factory, name: str, wf, scenario_yaml: str) -> Iterator[SharedDemo]:
     """The session's one run of `scenario_yaml` (built by the first worker that asks)."""
-    shared = tmp_path_factory.getbasetemp().parent  # one folder for all xdist workers
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base sits in the session's folder: share that one. Without
+    # xdist the base is the session's own folder (its parent holds every earlier session's).
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / f"demo-{name}"
     with FileLock(str(shared / f"demo-{name}.lock")):
         if not (root / "timeline.json").exists():
