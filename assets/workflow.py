@@ -23,10 +23,11 @@ from assets.feature_sets import FeatureSet, FeatureSets
 from assets.model_family import ModelFamily
 from assets.names import ENGINE_COLUMNS
 from assets.partitions import Partitioning
+from assets.pipeline_task import StagedPipeline, is_pipeline
 from checks.action_classes import ActionClass, ActionClasses
 from checks.tasks import BinaryClassification, Regression
 
-Task = BinaryClassification | Regression
+Task = BinaryClassification | Regression | StagedPipeline
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 DERIVED_KNOWN_AT = "known_at"  # what the engine calls a known-at time it computed itself
 
@@ -225,7 +226,7 @@ class Workflow:
     entity: Entity
     label: Label
     contracts: Contracts
-    feature_sets: FeatureSets
+    feature_sets: FeatureSets | None  # None only for a staged pipeline (it has no features)
     task: Task
     model_families: Mapping[str, ModelFamily]
     partitions: Partitioning = field(default_factory=Partitioning)
@@ -261,8 +262,17 @@ class Workflow:
             )
         self._check_label_source()
         object.__setattr__(self, "actions", ActionClasses.of(self.actions))
+        if is_pipeline(self.task):
+            if self.model_families or self.feature_sets is not None:
+                raise ValueError(
+                    f"workflow {self.name}: a staged pipeline has no model families or feature "
+                    "sets (its versions are configurations)"
+                )
+            return
         if not self.model_families:
             raise ValueError(f"workflow {self.name}: declare at least one model family")
+        if self.feature_sets is None:
+            raise ValueError(f"workflow {self.name}: declare its feature sets")
 
     def _check_label_source(self) -> None:
         """A label kept in the rows' own table must never be read as raw input (it would leak

@@ -638,6 +638,94 @@ class AgentActionRules(_Strict):
     )
 
 
+class StageGatePolicy(_Strict):
+    """A staged pipeline's gate (checks/stage_gate.py): the challenger against the champion
+    stage by stage, replayed on the same recent rows."""
+
+    margin: float = Field(
+        0.01, ge=0, description="non-inferiority margin on each stage metric's point difference"
+    )
+    slice_max_regression: float = Field(
+        0.05, ge=0, description="allowed drop of a stage's primary metric on a slice"
+    )
+    min_slice_size: int = Field(30, ge=1, description="smaller slices are reported not judged")
+    confidence: float = Field(0.95, gt=0, lt=1, description="two-sided interval level")
+    n_resamples: int = Field(1000, ge=100, description="bootstrap resamples per interval")
+    seed: int = Field(0, description="resampling seed: the same rows give the same interval")
+    eval_days: int = Field(
+        5, ge=1, description="recent days of served rows the gate replays both versions on"
+    )
+
+
+class HallucinationRules(_Strict):
+    """The daily hallucination check: a sample of served outputs scored for faithfulness and
+    sent to a review list a person works through."""
+
+    sample_size: int = Field(
+        30, ge=1, description="served outputs scored and sent for review each day"
+    )
+    faithfulness_min: float = Field(
+        0.9, ge=0, le=1, description="mean faithfulness of the sample below this: WARN"
+    )
+    seed: int = Field(11, description="sampling seed: the same day draws the same sample")
+
+
+class TextDriftRules(_Strict):
+    """Drift of text inputs and outputs without embeddings (checks/text_drift.py): length,
+    out-of-vocabulary rate, topic and script mix, refusal rate, against reference days."""
+
+    reference_days: int = Field(7, ge=1, description="days of served text in the reference")
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="false-discovery rate across the features (BH)"
+    )
+    min_texts: int = Field(100, ge=1, description="fewer texts on either side: too few to judge")
+    warn: float = Field(0.05, ge=0, description="Jensen-Shannon distance of a binned feature: WARN")
+    error: float = Field(
+        0.10, ge=0, description="Jensen-Shannon distance of a binned feature: ERROR"
+    )
+    share_warn: float = Field(
+        0.02, ge=0, description="absolute rise of a share (out-of-vocabulary, refusals): WARN"
+    )
+    share_error: float = Field(
+        0.05, ge=0, description="absolute rise of a share (out-of-vocabulary, refusals): ERROR"
+    )
+
+    @model_validator(mode="after")
+    def _warn_below_error(self) -> TextDriftRules:
+        if self.warn > self.error or self.share_warn > self.share_error:
+            raise ValueError("text_drift: a warn level may not exceed its error level")
+        return self
+
+
+class PipelineRules(_Strict):
+    """A staged pipeline's own rules (ignored by workflows whose task is not one): each stage
+    metric's threshold, the per-stage gate, the hallucination check and text drift."""
+
+    thresholds: dict[str, dict[str, dict[Literal["min", "max"], float]]] = Field(
+        default_factory=dict,
+        description="stage -> metric -> {min: floor} and/or {max: ceiling}, judged every day",
+    )
+    min_rows: int = Field(
+        30, ge=1, description="fewer judged rows: a stage metric is not judged that day"
+    )
+    gate: StageGatePolicy = Field(default_factory=StageGatePolicy)
+    hallucination: HallucinationRules = Field(default_factory=HallucinationRules)
+    text_drift: TextDriftRules = Field(default_factory=TextDriftRules)
+
+    @model_validator(mode="after")
+    def _a_bound_per_threshold(self) -> PipelineRules:
+        for stage, metrics in self.thresholds.items():
+            for metric, bounds in metrics.items():
+                if not bounds:
+                    raise ValueError(f"pipeline.thresholds.{stage}.{metric}: give min and/or max")
+                if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+                    raise ValueError(
+                        f"pipeline.thresholds.{stage}.{metric}: min {bounds['min']} is above "
+                        f"max {bounds['max']}"
+                    )
+        return self
+
+
 class Policy(_Strict):
     version: str = "2026.11-1"
     volume: VolumeRules = VolumeRules()
@@ -658,6 +746,7 @@ class Policy(_Strict):
     registry: RegistryRules = RegistryRules()
     approvers: ApproverRules = ApproverRules()
     agent_actions: AgentActionRules = AgentActionRules()
+    pipeline: PipelineRules = PipelineRules()
 
     def bootstrap_settings(self) -> dict[str, Any]:
         """Keyword arguments of a task's interval methods for every interval asked for."""

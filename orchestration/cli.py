@@ -42,6 +42,7 @@ def _days(start: str, end: str | None) -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from assets.pipeline_task import is_pipeline
     from orchestration.demo import run_demo, summary_lines
     from orchestration.scenario import load_scenario
 
@@ -50,8 +51,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if wf.simulation is None:
         raise SystemExit(f"workflow {wf.name} has no simulation to run a demo on")
     scenario = load_scenario(wf.simulation, args.scenario, days=args.days, seed=args.seed)
-    result = run_demo(home, scenario, wf, json_path=args.json)
-    print("\n".join(summary_lines(result)))
+    if is_pipeline(wf.task):
+        from orchestration import pipeline_demo
+
+        outcome = pipeline_demo.run_pipeline_demo(home, scenario, wf, json_path=args.json)
+        print("\n".join(pipeline_demo.summary_lines(outcome)))
+    else:
+        result = run_demo(home, scenario, wf, json_path=args.json)
+        print("\n".join(summary_lines(result)))
     print(f"\nhome: {home.root}\nopen the Dagster UI on it: afterlaunch ui --home {home.root}")
     return 0
 
@@ -766,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestration.approvals_cli import add_parsers as add_approvals_parsers
 
     add_approvals_parsers(sub, with_home)  # afterlaunch approvals | actions serve | audit verify
+    from orchestration.review_samples_cli import add_parser as add_review_samples_parser
+
+    add_review_samples_parser(sub, with_home)  # afterlaunch review-samples list|mark|counts|work
 
     p = sub.add_parser("init", help="scaffold a workflow from a table of your own database")
     p.add_argument("name", help="the workflow's name: lower case letters, digits and _")

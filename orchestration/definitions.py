@@ -34,6 +34,7 @@ from assets import (
     training,
     weekly,
 )
+from assets.pipeline_task import is_pipeline
 from assets.workflow import Workflow
 from checks.policy import Policy, build_policy, read_layer
 from orchestration import review_check
@@ -65,6 +66,9 @@ def workflow_policy(wf: Workflow) -> Policy:
 
 def check_against(wf: Workflow, policy: Policy) -> None:
     """Settings that name something of the workflow must name something it has."""
+    if is_pipeline(wf.task):
+        _check_stages(wf, policy)
+        return
     unknown = sorted(set(policy.gate.metrics) - set(wf.task.metric_names))
     if unknown:
         raise ValueError(
@@ -91,6 +95,23 @@ def check_against(wf: Workflow, policy: Policy) -> None:
             f"workflow {wf.name}: retraining.drift_key_columns {missing} are not profiled "
             "columns of its raw contract"
         )
+
+
+def _check_stages(wf: Workflow, policy: Policy) -> None:
+    """A pipeline's thresholds must name its stages and their metrics."""
+    declared = {s.name: s for s in wf.task.stages}
+    for stage, metrics in policy.pipeline.thresholds.items():
+        if stage not in declared:
+            raise ValueError(
+                f"workflow {wf.name}: pipeline.thresholds names stage {stage!r}; its stages "
+                f"are {', '.join(declared)}"
+            )
+        unknown = sorted(set(metrics) - set(declared[stage].metrics))
+        if unknown:
+            raise ValueError(
+                f"workflow {wf.name}: pipeline.thresholds.{stage} names {unknown}, not metrics "
+                f"of that stage ({', '.join(declared[stage].metrics)})"
+            )
 
 
 def source_resource(wf: Workflow):
@@ -146,6 +167,10 @@ def resources(wf: Workflow) -> dict:
 
 def build_definitions(wf: Workflow) -> Definitions:
     policy = workflow_policy(wf)
+    if is_pipeline(wf.task):
+        from orchestration.pipeline_definitions import build_pipeline_definitions
+
+        return build_pipeline_definitions(wf, policy, resources(wf))
     stages = [
         ingestion.build(wf, policy),
         labels.build(wf),

@@ -347,82 +347,7 @@ class _Sensors:
             )
             return sensors.rollout_request("rollout_step", key, config, move.reason)
 
-        @sensor(minimum_interval_seconds=60, default_status=ON)
-        def alert_sensor(
-            context: SensorEvaluationContext,
-            policy: PolicyResource,
-            clock: ClockResource,
-            storage: HomeStorage,
-            webhook: AlertWebhook,
-            links: UiLinks,
-        ):
-            """Every newly failed check evaluation becomes an alert in the outbox, routed by
-            the policy to its owner (at once or in the daily digest), with its context: the
-            check's link, the size of the change, the failing streak and what the system did
-            (`orchestration.alert_context`); then whatever is due is sent. A send that fails
-            stays pending and is retried on the next tick."""
-            loaded = policy.load()
-            rules = loaded.alerts
-            now = clock.now()
-            outbox = AlertOutbox(storage.outbox)
-            after = int(context.cursor or 0)
-            graph = context.repository_def.asset_graph
-            keys = graph.asset_check_keys
-            new = evaluations(context.instance, keys, after_id=after)
-            histories: dict[AssetCheckKey, list] = {}
-            queued = 0
-            for e in (e for e in new if not e.passed):
-                owner, delivery = route(e, rules, wf)
-                key = AssetCheckKey(AssetKey.from_user_string(e.asset), e.check)
-                if key not in histories:  # one read per check and tick
-                    histories[key] = evaluations(context.instance, [key])
-                try:
-                    facts = alert_context(
-                        e,
-                        histories[key],
-                        wf,
-                        loaded,
-                        context.instance,
-                        links,
-                        now.date(),
-                        blocking=graph.get_check_spec(key).blocking,
-                    )
-                except Exception as err:  # noqa: BLE001 - the alert itself must still go out
-                    # A bug in the context must not hold every alert back: the alert says
-                    # its context failed and why, and the log has the traceback.
-                    log.exception("context of alert %s failed", alert_key(e))
-                    said = f"context unavailable ({type(err).__name__}: {err})"
-                    facts = {
-                        "url": links.check(e.asset, e.check),
-                        "change": said,
-                        "in_a_row": None,
-                        "action": said,
-                    }
-                if delivery == "log":
-                    log.warning(
-                        "check %s.%s [%s]: %s; %s; %s",
-                        e.asset,
-                        e.check,
-                        e.partition,
-                        e.description,
-                        facts["change"],
-                        facts["action"],
-                    )
-                    continue
-                queued += outbox.add(
-                    alert_key(e),
-                    owner,
-                    e.severity,
-                    delivery,
-                    now.isoformat(),
-                    alert_payload(e, facts),
-                )
-            sent, failed = _deliver(outbox, webhook, now, rules.max_attempts_logged)
-            cursor = str(max([after, *(e.id for e in new)]))
-            return SensorResult(
-                skip_reason=f"{queued} alert(s) queued, {sent} delivered, {failed} still pending",
-                cursor=cursor,
-            )
+        alert_sensor = build_alert_sensor(wf)
 
         @sensor(job=jobs["change_champion"], minimum_interval_seconds=60, default_status=ON)
         def champion_repair_sensor(context: SensorEvaluationContext, storage: HomeStorage):
@@ -624,6 +549,89 @@ def stopped_before_readiness(instance, wf: Workflow, limit: int = 10) -> list[tu
         if not reports or reports[0].timestamp < started:
             found.append((record.dagster_run.run_id, partition))
     return found
+
+
+def build_alert_sensor(wf: Workflow):
+    """The alert sensor alone: every workflow has it, whatever its task."""
+
+    @sensor(minimum_interval_seconds=60, default_status=ON)
+    def alert_sensor(
+        context: SensorEvaluationContext,
+        policy: PolicyResource,
+        clock: ClockResource,
+        storage: HomeStorage,
+        webhook: AlertWebhook,
+        links: UiLinks,
+    ):
+        """Every newly failed check evaluation becomes an alert in the outbox, routed by
+        the policy to its owner (at once or in the daily digest), with its context: the
+        check's link, the size of the change, the failing streak and what the system did
+        (`orchestration.alert_context`); then whatever is due is sent. A send that fails
+        stays pending and is retried on the next tick."""
+        loaded = policy.load()
+        rules = loaded.alerts
+        now = clock.now()
+        outbox = AlertOutbox(storage.outbox)
+        after = int(context.cursor or 0)
+        graph = context.repository_def.asset_graph
+        keys = graph.asset_check_keys
+        new = evaluations(context.instance, keys, after_id=after)
+        histories: dict[AssetCheckKey, list] = {}
+        queued = 0
+        for e in (e for e in new if not e.passed):
+            owner, delivery = route(e, rules, wf)
+            key = AssetCheckKey(AssetKey.from_user_string(e.asset), e.check)
+            if key not in histories:  # one read per check and tick
+                histories[key] = evaluations(context.instance, [key])
+            try:
+                facts = alert_context(
+                    e,
+                    histories[key],
+                    wf,
+                    loaded,
+                    context.instance,
+                    links,
+                    now.date(),
+                    blocking=graph.get_check_spec(key).blocking,
+                )
+            except Exception as err:  # noqa: BLE001 - the alert itself must still go out
+                # A bug in the context must not hold every alert back: the alert says
+                # its context failed and why, and the log has the traceback.
+                log.exception("context of alert %s failed", alert_key(e))
+                said = f"context unavailable ({type(err).__name__}: {err})"
+                facts = {
+                    "url": links.check(e.asset, e.check),
+                    "change": said,
+                    "in_a_row": None,
+                    "action": said,
+                }
+            if delivery == "log":
+                log.warning(
+                    "check %s.%s [%s]: %s; %s; %s",
+                    e.asset,
+                    e.check,
+                    e.partition,
+                    e.description,
+                    facts["change"],
+                    facts["action"],
+                )
+                continue
+            queued += outbox.add(
+                alert_key(e),
+                owner,
+                e.severity,
+                delivery,
+                now.isoformat(),
+                alert_payload(e, facts),
+            )
+        sent, failed = _deliver(outbox, webhook, now, rules.max_attempts_logged)
+        cursor = str(max([after, *(e.id for e in new)]))
+        return SensorResult(
+            skip_reason=f"{queued} alert(s) queued, {sent} delivered, {failed} still pending",
+            cursor=cursor,
+        )
+
+    return alert_sensor
 
 
 def _failed_run(instance, run_key: str | None) -> str | None:

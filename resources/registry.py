@@ -93,6 +93,7 @@ model_format.forbid_pickle_loading()
 
 READY = "READY"
 MODEL_ARTIFACT_NAME = "model"
+CONFIGURATION_FOLDER = "configuration"  # a staged pipeline's registered settings
 CHECK_TIMEOUT_S = 5  # per probe / HTTP request in check_reachable
 AWAIT_READY_S = 300  # how long log_and_register waits for a version to become READY
 _DATABASE_SCHEMES = {"sqlite", "postgresql", "postgres", "mysql", "mssql"}
@@ -542,6 +543,75 @@ class ModelRegistry(dg.ConfigurableResource):
             run_id=run_id,
             model_uri=f"models:/{self.model_name}/{version}",
         )
+
+    def register_configuration(
+        self,
+        *,
+        artifacts: dict[str, dict],
+        params: dict,
+        run_tags: dict[str, str],
+        version_tags: dict[str, str],
+        run_name: str,
+        description: str = "",
+    ) -> RegisteredVersion:
+        """Log one run whose model is a configuration, not a fitted estimator (a staged
+        pipeline: its settings, prompt and the context it was deployed on): each JSON artifact
+        is logged under ``configuration/`` and the folder is registered as a new READY version.
+        Nothing in it is code, so nothing is unpickled when it is read back
+        (:meth:`load_configuration`). Does NOT move any alias."""
+        what = f"registering a new configuration of {self.model_name!r}"
+        with self._failing_as(f"{what} (checking the inputs)"):
+            str_params = {str(k): str(v)[:MAX_PARAM_VAL_LENGTH] for k, v in params.items()}
+            _check_tags("param", str_params, MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH)
+            _check_tags("run tag", run_tags, MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH)
+            _check_tags(
+                "version tag",
+                version_tags,
+                MAX_MODEL_REGISTRY_TAG_KEY_LENGTH,
+                MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
+            )
+            texts = {}
+            for name, content in artifacts.items():
+                if not _ARTIFACT_NAME.match(name):
+                    raise ValueError(f"artifact name {name!r} must be a plain file name *.json")
+                texts[name] = json.dumps(content, indent=2, sort_keys=True, allow_nan=False)
+            if not texts:
+                raise ValueError("a configuration needs at least one artifact")
+        self.check_reachable()
+        client = self._client()
+        with self._failing_as(f"{what} (preparing the experiment)"):
+            experiment_id = self._experiment_id(client)
+        with self._failing_as(what), _fluent_uris(self.tracking_uri, self._registry_uri):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags):
+                run_id = mlflow.active_run().info.run_id
+                mlflow.log_params(str_params)
+                for name, text in texts.items():
+                    client.log_text(run_id, text, f"{CONFIGURATION_FOLDER}/{name}")
+                self._ensure_registered_model(client)
+                created = client.create_model_version(
+                    name=self.model_name,
+                    source=f"runs:/{run_id}/{CONFIGURATION_FOLDER}",
+                    run_id=run_id,
+                    tags=version_tags,
+                    description=description or None,
+                    await_creation_for=AWAIT_READY_S,
+                )
+                current = self._get_version(client, str(created.version))
+                if current.status != READY:
+                    raise RuntimeError(
+                        f"version {created.version} is {current.status}, not {READY}"
+                    )
+        version = str(current.version)
+        return RegisteredVersion(
+            name=self.model_name,
+            version=version,
+            run_id=run_id,
+            model_uri=f"models:/{self.model_name}/{version}",
+        )
+
+    def load_configuration(self, version: str, name: str) -> dict:
+        """One JSON artifact of a configuration version (:meth:`register_configuration`)."""
+        return self.load_artifact_json(version, f"{CONFIGURATION_FOLDER}/{name}")
 
     def move_alias(
         self,

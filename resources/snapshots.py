@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from dagster import ConfigurableIOManager, InputContext, OutputContext
@@ -46,11 +47,36 @@ def content_hash(value: pd.DataFrame | Any) -> str:
     if isinstance(value, pd.DataFrame):
         digest.update(json.dumps([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
         if len(value):
-            cells = pd.util.hash_pandas_object(value, index=False, categorize=True)
+            cells = pd.util.hash_pandas_object(_hashable(value), index=False, categorize=True)
             digest.update(cells.to_numpy().tobytes())
     else:
         digest.update(json.dumps(value, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def _nested_json(cell: Any) -> Any:
+    if isinstance(cell, np.ndarray):
+        cell = cell.tolist()
+    if isinstance(cell, list | tuple | dict):
+        return json.dumps(cell, sort_keys=True, default=str)
+    return cell
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nested cells (lists, arrays, dicts: a pipeline's retrieved ids) as canonical JSON text,
+    which pandas can hash; a list and the array Parquet reads it back as hash alike."""
+    nested = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object
+        and frame[c].map(lambda v: isinstance(v, list | tuple | dict | np.ndarray)).any()
+    ]
+    if not nested:
+        return frame
+    out = frame.copy()
+    for c in nested:
+        out[c] = out[c].map(_nested_json)
+    return out
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,11 @@ READ_BY = {
     "agent_actions.refusal_floor": "checks/agent_actions.py",
     "agent_actions.trailing_days": "assets/agent_actions.py",
     "agent_actions.min_requests": "checks/agent_actions.py",
+    "pipeline.thresholds": "assets/pipeline_daily.py",
+    "pipeline.min_rows": "assets/pipeline_daily.py",
+    "pipeline.gate": "assets/pipeline_daily.py",
+    "pipeline.hallucination": "assets/pipeline_daily.py",
+    "pipeline.text_drift": "assets/pipeline_daily.py",
 }
 
 

@@ -15,12 +15,12 @@ the incidents applied:
   :func:`regressed_ranker`, the deployed ranker with its BM25 feature inverted, which demotes
   the best passage but mostly keeps it among the ``context_k`` the prompt gets, so the reply
   still cites it and the agents' verdicts barely move.
-* ``prompt_regression_edge``: a refined prompt (:data:`REFINED_PROMPT`, version 2) registered as
-  a challenger. Under the deployed prompt the simulated model pads :data:`BASE_PADDING_SHARE`
-  of its replies with a general sentence the passages do not hold (a language model does that
-  now and then; the validator is there to block it). The refined prompt fixes ``common_gain``
-  of those padded replies on common questions and pads ``edge_loss`` of the replies on
-  edge-case questions, whose thin articles it over-answers.
+* ``prompt_regression_edge``: a refined prompt (:data:`REFINED_PROMPT`'s text, under any
+  version) registered as a challenger. Under the deployed prompt the simulated model pads
+  :data:`BASE_PADDING_SHARE` of its replies with a general sentence the passages do not hold
+  (a language model does that now and then; the validator is there to block it). The refined
+  prompt fixes ``common_gain`` of those padded replies on common questions and pads
+  ``edge_loss`` of the replies on edge-case questions, whose thin articles it over-answers.
 
 The simulated model is the local :class:`~resources.generators.TemplateGenerator`; the effects
 are wrappers that append a sentence to its reply, so a flawed reply differs from the clean one
@@ -179,12 +179,15 @@ def regressed_ranker(ranker: RankerConfig) -> RankerConfig:
 
 
 def _prompt_params(prompt: PromptConfig, incidents: tuple[Incident, ...], day: dt.date) -> dict:
-    """The refined prompt's effect sizes: the latest prompt incident active on the day, else the
-    defaults (the refined prompt behaves the same whether or not a scenario names it)."""
-    if prompt != REFINED_PROMPT:
+    """The refined prompt's effect sizes: the latest prompt incident of the scenario, else the
+    defaults. They belong to the prompt, not the day: a gate replaying the days before the
+    incident sees the same prompt behave the same way."""
+    # Keyed on the text: the engine registers prompts under its own version numbers, so the
+    # refined prompt is the refined prompt whatever version it was given.
+    if prompt.template != REFINED_PROMPT.template:
         return {}
-    acting = active(incidents, "prompt_regression_edge", day)
-    return dict(acting[-1].params if acting else DEFAULT_PARAMS["prompt_regression_edge"])
+    named = [i for i in incidents if i.kind == "prompt_regression_edge"]
+    return dict(named[-1].params if named else DEFAULT_PARAMS["prompt_regression_edge"])
 
 
 def effects(

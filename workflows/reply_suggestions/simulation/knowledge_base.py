@@ -142,7 +142,7 @@ SPECS: dict[str, Spec] = {
             "payout_days": 5,
             "steps": [*_BILLING_STEPS, "Select the invoice", "Choose Request refund"],
         },
-        "money-back guarantee",
+        "money-back promise",
         related=("KB-002", "KB-005"),
     ),
     "KB-002": Spec(
