@@ -7,7 +7,6 @@ Each stage check says which stage fell below which bound, so "the pipeline is at
 "ranking fell below its threshold". Built only for a workflow whose task is a StagedPipeline.
 """
 
-
 from datetime import date, timedelta
 
 import numpy as np
@@ -363,8 +362,9 @@ def build(wf: Workflow) -> tuple[list, list]:
         group_name="evaluation",
         kinds={"pandas"},
         owners=[domain_owner],
-        description=f"{wf.name}: a seeded daily sample of the outputs people saw, scored for "
-        "faithfulness and sent to the review list (`afterlaunch review-samples`).",
+        description=f"{wf.name}: a seeded daily sample of the live arm's replies (shown or "
+        "blocked by the validator), scored for faithfulness and sent to the review list "
+        "(`afterlaunch review-samples`).",
     )
     def hallucination_sample(
         context: AssetExecutionContext,
@@ -375,7 +375,10 @@ def build(wf: Workflow) -> tuple[list, list]:
         clock: ClockResource,
     ) -> Output[dict]:
         rules = policy.load().pipeline.hallucination
-        shown = served[served[stages.LIVE] & served[comp.offered_column].fillna(False).astype(bool)]
+        # Every reply the live arm wrote, shown or blocked: the person's review judges the
+        # generation and the validator's call on it (the shown ones alone would be faithful
+        # by construction wherever the validator works).
+        shown = served[served[stages.LIVE] & served[comp.output_text].notna()]
         by_id = raw.set_index(ids, drop=False)
         items = []
         for arm in stages.arms(shown):
@@ -533,20 +536,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 metadata={"move": "none", "reason": "no rollout in progress"},
             )
         today = day_of(context) + timedelta(days=1)  # the morning after the day served
-        chall = metrics["arms"].get(stages.CHALLENGER)
-        rules = policy.load()
-        fired = list(chall["failing"]) if chall else ["the challenger served nothing"]
-        if chall and chall["error_rate"] > rules.rollout.max_error_rate:
-            fired.append(
-                f"challenger error rate {chall['error_rate']:.1%} above "
-                f"{rules.rollout.max_error_rate:.1%}"
-            )
-        paired = metrics.get("paired")
-        proven = None if paired is None else paired["verdict"] == "promote"
-        proof = "stage gate on the day's shared traffic: " + (
-            paired["verdict"] if paired else "not judged"
-        )
-        move = rollout_rules.next_move(record, today, fired, proven, proof)
+        move = stages.rollout_move(record, metrics, policy.load().rollout, today)
         actor = "afterlaunch"
         promoted = None
         if move.action == "advance":

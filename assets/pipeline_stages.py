@@ -13,6 +13,7 @@ import pandas as pd
 
 from assets.pipeline_release import Served
 from assets.pipeline_task import StagedPipeline
+from checks import rollout as rollout_rules
 from checks import stage_gate
 from checks.rollout_stats import canary_mask
 
@@ -133,3 +134,22 @@ def judgement_rows(arm: str, judgements: Sequence[stage_gate.Judgement]) -> list
         }
         for j in judgements
     ]
+
+
+def rollout_move(record: dict, metrics: Mapping, rules, today: date) -> rollout_rules.Move:
+    """Today's move of an active rollout from the day's stage metrics (``stage_metrics``'s
+    value): a failing stage of the challenger, or its error rate above the policy's ceiling
+    (``rules``: the rollout section), rolls it back; the stage gate on the day's shared
+    traffic is the proof that lets the last step complete."""
+    chall = metrics["arms"].get(CHALLENGER)
+    fired = list(chall["failing"]) if chall else ["the challenger served nothing"]
+    if chall and chall["error_rate"] > rules.max_error_rate:
+        fired.append(
+            f"challenger error rate {chall['error_rate']:.1%} above {rules.max_error_rate:.1%}"
+        )
+    paired = metrics.get("paired")
+    proven = None if paired is None else paired["verdict"] == "promote"
+    proof = "stage gate on the day's shared traffic: " + (
+        paired["verdict"] if paired else "not judged"
+    )
+    return rollout_rules.next_move(record, today, fired, proven, proof)

@@ -245,8 +245,9 @@ class OpenAICompatibleGenerator:
 
     @classmethod
     def from_env(cls, prefix: str = ENV_PREFIX, timeout_s: float = 10) -> OpenAICompatibleGenerator:
-        """Built from ``<prefix>_URL`` and ``<prefix>_MODEL`` (required) and ``<prefix>_API_KEY``
-        (optional: a local server may need none), read now."""
+        """Built from ``<prefix>_URL`` and ``<prefix>_MODEL`` (required), ``<prefix>_API_KEY``
+        (optional: a local server may need none) and ``<prefix>_TIMEOUT_S`` (optional, seconds
+        per request; default ``timeout_s``), read now."""
         missing = [
             f"{prefix}_{part}"
             for part in ("URL", "MODEL")
@@ -260,7 +261,7 @@ class OpenAICompatibleGenerator:
             url=os.environ[f"{prefix}_URL"],
             model=os.environ[f"{prefix}_MODEL"],
             api_key=os.environ.get(f"{prefix}_API_KEY", ""),
-            timeout_s=timeout_s,
+            timeout_s=_seconds(os.environ.get(f"{prefix}_TIMEOUT_S"), timeout_s, prefix),
         )
 
     @property
@@ -355,3 +356,15 @@ def _excerpt(exc: urllib.error.HTTPError) -> str:
         return ""  # the error page could not be read: the status code alone says what happened
     text = body.decode("utf-8", errors="replace").strip()
     return " ".join(text.split())[:_BODY_EXCERPT]
+
+
+def _seconds(raw: str | None, default: float, prefix: str) -> float:
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RuntimeError(f"{prefix}_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise RuntimeError(f"{prefix}_TIMEOUT_S must be above 0, got {raw!r}")
+    return value

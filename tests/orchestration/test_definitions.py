@@ -7,6 +7,7 @@ import pytest
 import yaml
 from dagster import Definitions
 
+from assets.pipeline_task import is_pipeline
 from orchestration.catalog import load, workflow_names
 from orchestration.definitions import workflow_policy
 from orchestration.jobs import WORKFLOW_TAG
@@ -46,7 +47,11 @@ def test_definitions_are_loadable_with_unique_names(name, module):
     Definitions.validate_loadable(location_defs(module))
 
 
-@pytest.mark.parametrize(("name", "module"), locations())
+def model_locations() -> list[tuple[str, str]]:
+    return [(n, m) for n, m in locations() if not is_pipeline(load(n).task)]
+
+
+@pytest.mark.parametrize(("name", "module"), model_locations())
 def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, module):
     defs = location_defs(module)
     repository = defs.get_repository_def()
@@ -82,6 +87,28 @@ def test_every_job_schedule_and_sensor_resolves_to_a_job_of_the_location(name, m
     keys = repository.asset_graph.get_all_asset_keys()
     assert keys and all(key.path[0] == wf.name for key in keys)
     assert wf.key("raw") in keys and wf.key("readiness_report") in keys
+
+
+def test_a_pipeline_workflows_location_has_its_own_jobs_and_the_alert_sensor():
+    pipelines = [(n, m) for n, m in locations() if is_pipeline(load(n).task)]
+    assert pipelines == [("reply_suggestions", "workflows.reply_suggestions.definitions")]
+    [(name, module)] = pipelines
+    defs = location_defs(module)
+    repository = defs.get_repository_def()
+    jobs = {job.name: job for job in defs.resolve_all_job_defs()}
+    own = {"raw_ingestion", "daily_production", "launch", "propose_challenger", "pipeline_rollback"}
+    assert own <= set(jobs)
+    assert all(jobs[j].tags[WORKFLOW_TAG] == name for j in own)
+    assert {s.name for s in repository.sensor_defs} == {"alert_sensor"}
+    schedules = {s.name: s for s in repository.schedule_defs}
+    assert schedules["daily_production_schedule"].job_name == "daily_production"
+    wf = load(name)
+    keys = repository.asset_graph.get_all_asset_keys()
+    assert all(key.path[0] == wf.name for key in keys)
+    assert {wf.key("raw"), wf.key("stage_metrics"), wf.key("pipeline_gate")} <= keys
+    # One check per stage the replay can judge, and the end-to-end one on the verdicts.
+    checks = {k.name for k in repository.asset_graph.asset_check_keys}
+    assert {f"stage_{s.name}" for s in wf.task.stages} <= checks
 
 
 def test_the_daily_schedule_asks_for_yesterdays_partition():
