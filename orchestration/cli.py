@@ -255,6 +255,9 @@ _SUMMARY_KEYS = {
     "eval_test_set": ["eval_set_version", "dagster/row_count"],
     "rollout": ["summary"],
     "serving_flags": ["summary"],
+    "pipeline_challenger": ["version", "prompt_uri", "change_summary"],
+    "pipeline_gate": ["verdict", "action", "failing_thresholds"],
+    "pipeline_rollback": ["from_version", "to_version", "prompt"],
 }
 
 
@@ -370,7 +373,48 @@ def cmd_revert_aliases(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from assets.pipeline_task import is_pipeline
+
+    if is_pipeline(_workflow(args).task):  # the champion's configuration and prompt aliases
+        from resources.approvals import acting_person
+
+        change = {
+            "reason": args.reason,
+            "to_version": args.to or "",
+            "actor": acting_person(args.actor),
+        }
+        status = _run(args, "pipeline_rollback", {"pipeline_rollback": change})
+        _champion_summary(args)
+        return status
     return _change_champion(args, "rollback", to_version=args.to)
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    """A new version of a staged pipeline: the champion's configuration with the prompt of
+    --prompt-file, or (without it) re-deployed on today's context; the stage gate then judges
+    it and a pass starts its rollout in shadow."""
+    from assets.pipeline_task import is_pipeline
+    from resources.approvals import acting_person
+
+    wf = _workflow(args)
+    if not is_pipeline(wf.task):
+        raise SystemExit(
+            f"workflow {wf.name} trains models: register a challenger with `afterlaunch retrain`"
+        )
+    template = ""
+    if args.prompt_file:
+        path = Path(args.prompt_file)
+        if not path.is_file():
+            raise SystemExit(f"prompt file not found: {path}")
+        template = path.read_text(encoding="utf-8")
+        if not template.strip():
+            raise SystemExit(f"prompt file {path} is empty")
+    change = {
+        "change_summary": args.summary,
+        "prompt_template": template,
+        "actor": acting_person(args.actor),
+    }
+    return _run(args, "propose_challenger", {"pipeline_challenger": change})
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -686,6 +730,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="an alias was moved outside Afterlaunch")
     p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
     p.set_defaults(func=cmd_revert_aliases)
+
+    p = with_home(
+        sub.add_parser(
+            "propose", help="a staged pipeline's new version (a prompt change or a re-deployment)"
+        )
+    )
+    p.add_argument("--summary", required=True, help="what changed and why (the change summary)")
+    p.add_argument(
+        "--prompt-file", help="the new prompt template; none: re-deploy on today's context"
+    )
+    p.add_argument("--actor", help="who (default: $AFTERLAUNCH_ACTOR, else your user name)")
+    p.set_defaults(func=cmd_propose)
 
     p = with_home(sub.add_parser("rollback", help="back to the previous champion"))
     p.add_argument("--to", help="roll back to this version instead of the previous champion")

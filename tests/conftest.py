@@ -61,6 +61,7 @@ FIRST = (
     "tests/orchestration/test_schema_backfill.py",
     "tests/orchestration/test_challenger_queue.py",
     "tests/orchestration/test_alias_bypass.py",
+    "tests/orchestration/test_pipeline_demo.py",
 )
 # Files that wait for the shared loop demo: dispatched last, when it is built, so that no
 # worker sits idle on its lock while other files could run.

@@ -175,3 +175,42 @@ def test_the_sampled_replies_warn_about_faithfulness_on_the_provider_update_days
     clean = store.read("hallucination_sample", "2026-03-13")
     assert provider["mean_faithfulness"] < 0.9 <= clean["mean_faithfulness"]
     assert provider["unsupported"] > clean["unsupported"]
+
+
+def test_the_command_line_proposes_a_prompt_and_rolls_it_back_by_alias(demo, tmp_path, capsys):
+    import shutil
+
+    from orchestration.home import activate, resolve_home
+
+    home, _, _, mp = demo
+    shutil.copytree(home.root, tmp_path / "home")
+    copy = activate(resolve_home(tmp_path / "home"), WF)
+    where = ["--home", str(copy.root), "--workflow", WF.name]
+    registry = registry_for(copy, WF)
+    champion = registry.version_for_alias("champion")
+    # A template without the question cannot serve: refused before anything is registered.
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Answer kindly using {passages}.")
+    before = len(registry.versions())
+    assert (
+        main(["propose", "--summary", "drop the question", "--prompt-file", str(bad), *where]) == 1
+    )
+    assert len(registry.versions()) == before
+    # The clarified prompt again: registered with its change summary, gated, in shadow.
+    template, _ = WF.simulation.prompt("clarified")
+    good = tmp_path / "clarified.txt"
+    good.write_text(template)
+    capsys.readouterr()
+    assert (
+        main(["propose", "--summary", "clearer wording", "--prompt-file", str(good), *where]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "pipeline_gate: verdict: promote" in out and "rollout started in shadow" in out
+    new = registry.version_for_alias("challenger")
+    assert registry.version_tags(new)[release.TAG + "change_summary"] == "clearer wording"
+    # Rolled back by hand: the champion and its prompt version go back to the one before.
+    mp.setenv("AFTERLAUNCH_ACTOR", "support desk lead")
+    assert main(["rollback", "--reason", "back to the launch version", "--to", "1", *where]) == 0
+    assert registry.version_for_alias("champion") == "1" != champion
+    held = PromptStore(registry.tracking_uri).load(WF.task.component.prompt_name, "champion")
+    assert held.ref.version == release.prompt_of(registry, "1")
