@@ -16,7 +16,7 @@ from dagster import (
     define_asset_job,
 )
 
-from assets import ingestion, pipeline_daily, pipeline_versions
+from assets import ingestion, pipeline_daily, pipeline_report, pipeline_versions
 from assets.names import PREDICTIONS, RAW
 from assets.workflow import Workflow
 from checks.policy import Policy
@@ -32,6 +32,7 @@ DAILY = (
     pipeline_daily.SAMPLE,
     pipeline_daily.TEXT_DRIFT,
     pipeline_daily.ROLLOUT_STEP,
+    pipeline_report.REPORT,
 )
 
 
@@ -40,6 +41,7 @@ def build_pipeline_definitions(wf: Workflow, policy: Policy, resources: dict) ->
         ingestion.build(wf, policy),
         pipeline_daily.build(wf),
         pipeline_versions.build(wf),
+        pipeline_report.build(wf),
     ]
     tags = {WORKFLOW_TAG: wf.name}
 

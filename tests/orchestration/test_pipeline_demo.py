@@ -214,3 +214,19 @@ def test_the_command_line_proposes_a_prompt_and_rolls_it_back_by_alias(demo, tmp
     assert registry.version_for_alias("champion") == "1" != champion
     held = PromptStore(registry.tracking_uri).load(WF.task.component.prompt_name, "champion")
     assert held.ref.version == release.prompt_of(registry, "1")
+
+
+def test_the_readiness_report_names_the_stage_that_fell(demo):
+    home, _, _, _ = demo
+    folder = home.root / "workflows" / WF.name / "reports" / "readiness"
+    broken = (folder / "2026-03-11.md").read_text()  # day 10: the ranking regression
+    headline = broken.splitlines()[2]
+    assert headline.startswith("**Stages:** ranking ndcg_at_k 0.") and "(>= 0.95)" in headline
+    assert "| ranking | ndcg_at_k | champion |" in broken
+    clean = (folder / "2026-03-13.md").read_text()
+    assert clean.splitlines()[2] == "**Stages:** every stage within its bounds"
+    # Every stage has its row, the end-to-end one from the verdicts included.
+    stages = {
+        line.split(" | ")[0].lstrip("| ") for line in clean.splitlines() if line.startswith("| ")
+    }
+    assert {s.name for s in WF.task.stages} <= stages
