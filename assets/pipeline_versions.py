@@ -8,7 +8,6 @@ passes starts its rollout in shadow (the daily ``rollout_step`` moves it on). Wi
 yet, the first version is promoted when every stage is within the policy's bounds.
 """
 
-
 from datetime import date, timedelta
 
 import pandas as pd

@@ -100,7 +100,8 @@ def test_a_failing_challenger_in_shadow_leaves_every_row_to_the_champion(
     assert champ["error"].isna().all() and champ["served"].sum() > 0.8 * len(rows)
     asked = chall["context_ids"].map(len) > 0
     expected = "HTTP 500" if behaviour == "500" else "(timeout)"
-    assert chall.loc[asked, "error"].str.contains(expected, regex=False).all(), chall["error"].unique()[:3]
+    errors = chall.loc[asked, "error"]
+    assert errors.str.contains(expected, regex=False).all(), errors.unique()[:3]
     # The day's move: the challenger's error rate fires the rollback.
     move = stages.rollout_move(
         _record(0.0), _metrics(served, rows, context), RULES, DAY + dt.timedelta(days=1)

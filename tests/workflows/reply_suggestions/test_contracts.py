@@ -11,10 +11,10 @@ import pytest
 
 from resources.source import DayTableSource
 from workflows.reply_suggestions.component import COMPONENT
-from workflows.reply_suggestions.workflow import WORKFLOW
 from workflows.reply_suggestions.contracts import RawTicketContract, VerdictContract
 from workflows.reply_suggestions.simulation import source
 from workflows.reply_suggestions.simulation.tickets import TICKET_COLUMNS
+from workflows.reply_suggestions.workflow import WORKFLOW
 
 DAY = dt.date(2026, 3, 2)
 
