@@ -24,6 +24,7 @@ from dagster import (
 
 from assets import pipeline_release as release
 from assets import pipeline_stages as stages
+from assets.ingestion import ensure_contract
 from assets.metadata import table
 from assets.names import RAW
 from assets.pipeline_daily import (
@@ -161,11 +162,10 @@ def build(wf: Workflow) -> tuple[list, list]:
             raise Failure("no challenger to judge: register one first")
         champion = registry.version_for_alias(release.CHAMPION_ALIAS)
         today = clock.now().date()
-        days = [d for d in store.partitions(RAW) if date.fromisoformat(d) < today][
-            -prules.gate.eval_days :
-        ]
+        earlier = [d for d in store.partitions(RAW) if date.fromisoformat(d) < today]
+        days, skipped = sound_days(wf, store, earlier, prules.gate.eval_days)
         if not days:
-            raise Failure("no raw partitions to replay: ingest some days first")
+            raise Failure("no raw partitions that pass their checks to replay: ingest some first")
         chall = release.load(task, registry, version)
         champ = release.load(task, registry, champion) if champion else None
         a_parts, b_parts, slice_parts = [], [], []
@@ -249,6 +249,7 @@ def build(wf: Workflow) -> tuple[list, list]:
             "rows": int(len(next(iter(next(iter(b.values())).values())))) if b else 0,
             "verdict": verdict,
             "action": action,
+            "skipped_days": skipped,
             "failing_thresholds": failing,
             "criteria": criteria,
             "challenger_summary": summary,
@@ -261,6 +262,7 @@ def build(wf: Workflow) -> tuple[list, list]:
                 "action": action,
                 "criteria": table(criteria) if criteria else "first version: thresholds only",
                 "failing_thresholds": "; ".join(failing) or "none",
+                "skipped_days": "; ".join(skipped) or "none",
             },
         )
 
@@ -302,9 +304,10 @@ def build(wf: Workflow) -> tuple[list, list]:
         rules = policy.load().pipeline.text_drift
         store = storage.snapshots
         end = date.fromisoformat(config.end_date)
-        days = [d for d in store.partitions(RAW) if date.fromisoformat(d) <= end][
-            -rules.reference_days :
-        ]
+        earlier = [d for d in store.partitions(RAW) if date.fromisoformat(d) <= end]
+        days, skipped = sound_days(wf, store, earlier, rules.reference_days)
+        if skipped:
+            context.log.warning("reference without %s", "; ".join(skipped))
         if not days:
             raise Failure(f"no raw partitions up to {end}: nothing to build a reference on")
         champion = registry.version_for_alias(release.CHAMPION_ALIAS)
@@ -385,6 +388,23 @@ def build(wf: Workflow) -> tuple[list, list]:
         )
 
     return [pipeline_challenger, pipeline_gate, text_reference, pipeline_rollback], [gate_passed]
+
+
+def sound_days(wf: Workflow, store, days: list[str], n: int) -> tuple[list[str], list[str]]:
+    """The newest ``n`` of ``days`` whose raw snapshot passes its contract and last ERROR
+    checks (a failing contract blocks what is built on the day: a replay too), and why each
+    newer day was left out."""
+    chosen, skipped = [], []
+    for day in reversed(days):
+        if len(chosen) == n:
+            break
+        try:
+            ensure_contract(wf, store.read(RAW, day), day)
+        except Failure as refused:  # recorded: the replay says which days it left out and why
+            skipped.append(f"{day}: {refused.description}")
+            continue
+        chosen.append(day)
+    return sorted(chosen), skipped
 
 
 def latest_task_success(store) -> float:

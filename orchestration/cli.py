@@ -237,6 +237,16 @@ def _run(
     config = (
         {"ops": {wf.op(asset): {"config": c} for asset, c in (ops or {}).items()}} if ops else None
     )
+    jobs = {j.name for j in definitions(wf).resolve_all_job_defs()}
+    if job not in jobs:
+        from assets.pipeline_task import is_pipeline
+
+        kind = (
+            "a staged pipeline (its commands: propose, rollback, status, review-samples, demo)"
+            if is_pipeline(wf.task)
+            else "a trained model"
+        )
+        raise SystemExit(f"workflow {wf.name} has no {job} job: it is {kind}")
     instance = DagsterInstance.get()
     outcome = run_job(definitions(wf), instance, job, None, run_config=config, tags=tags)
     for check in outcome.checks:
@@ -508,8 +518,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     --workflow in a deployment of several, every workflow on one screen."""
     import json
 
+    from assets.pipeline_task import is_pipeline
     from orchestration.catalog import DEFAULT_ENV, load, workflow_names
-    from orchestration.status import detail_lines, document, latest, overview_lines
+    from orchestration.status import detail_lines, document, latest, overview_lines, pipeline_lines
 
     names = workflow_names()
     if not (args.workflow or os.environ.get(DEFAULT_ENV)) and len(names) > 1:
@@ -528,6 +539,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(document(found), indent=2, default=str))
+    elif is_pipeline(wf.task):
+        print("\n".join(pipeline_lines(found)))
     else:
         print("\n".join(detail_lines(home, found)))
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assets.names import READINESS
+from assets.pipeline_task import is_pipeline
 from assets.workflow import Workflow
 from orchestration.home import Home
 from resources.snapshots import SnapshotStore, snapshot_root
@@ -34,6 +35,13 @@ def document(found: Latest) -> dict:
     wf, report = found.workflow, found.report
     if report is None:
         return {"workflow": wf.name, "asset": f"{wf.name}/{READINESS}", "partition": None}
+    if is_pipeline(wf.task):
+        return {
+            "workflow": wf.name,
+            "asset": f"{wf.name}/{READINESS}",
+            "partition": found.partition,
+            "stages": report["stages"],
+        }
     return {
         "workflow": wf.name,
         "asset": f"{wf.name}/{READINESS}",
@@ -60,6 +68,9 @@ def overview_lines(home: Home, workflows: list[Workflow]) -> list[str]:
         if found.report is None:
             lines.append(f"{wf.name}: no readiness report yet (daily_production writes it)")
             continue
+        if is_pipeline(wf.task):
+            lines += pipeline_lines(found)
+            continue
         report = found.report
         lines.append(
             f"{wf.name}: {report['overall'].upper()} on {report['day']} (week {report['week']})"
@@ -69,6 +80,24 @@ def overview_lines(home: Home, workflows: list[Workflow]) -> list[str]:
             lines.append(f"  {i}. [{q['status'].upper():<7}] {q['question']}")
             lines.append(f"     {_short(q['answer'])}")
     lines += ["", "one workflow in full: afterlaunch status --workflow NAME"]
+    return lines
+
+
+def pipeline_lines(found: Latest) -> list[str]:
+    """A staged pipeline's stage view: its headline, then a line per stage metric."""
+    rows = found.report["stages"]
+    failed = [r for r in rows if r["status"] == "FAILED" and r["arm"] == "champion"]
+    headline = (
+        "every stage within its bounds"
+        if not failed
+        else "FAILED: " + "; ".join(f"{r['stage']} {r['metric']} {r['value']}" for r in failed)
+    )
+    lines = [f"{found.workflow.name} (staged pipeline) on {found.partition}: {headline}"]
+    for r in rows:
+        lines.append(
+            f"  {r['stage']:<11} {r['metric']:<20} {r['arm']:<10} {r['value']:>6}  "
+            f"{r['bound']:<9} {r['status']}"
+        )
     return lines
 
 

@@ -289,7 +289,7 @@ def test_status_without_a_workflow_lists_every_shipped_workflow_on_one_screen(de
     mp.delenv(DEFAULT_ENV, raising=False)
     assert main(["status", "--home", str(home.root)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("2 workflows")
+    assert out[0].startswith("3 workflows")
     ticket = next(i for i, line in enumerate(out) if line.startswith(f"{WF.name}: "))
     assert f"on {result.scenario.end.isoformat()}" in out[ticket]
     assert [line.strip()[:2] for line in out[ticket + 1 : ticket + 11 : 2]] == [
@@ -299,10 +299,12 @@ def test_status_without_a_workflow_lists_every_shipped_workflow_on_one_screen(de
         "4.",
         "5.",
     ]
-    assert "rainfall: no readiness report yet" in "\n".join(out)  # nothing ran for it here
+    screen = "\n".join(out)
+    assert "rainfall: no readiness report yet" in screen  # nothing ran for it here
+    assert "reply_suggestions: no readiness report yet" in screen
     assert main(["status", "--home", str(home.root), "--json"]) == 0
     documents = json.loads(capsys.readouterr().out)["workflows"]
-    assert {d["workflow"] for d in documents} == {WF.name, "rainfall"}
+    assert {d["workflow"] for d in documents} == {WF.name, "rainfall", "reply_suggestions"}
     by_name = {d["workflow"]: d for d in documents}
     assert len(by_name[WF.name]["questions"]) == 5 and by_name["rainfall"]["partition"] is None
 

@@ -47,6 +47,7 @@ def test_the_real_daemon_on_the_same_home_ticks_every_sensor_and_repeats_no_run(
         "alias_watch_sensor",
     }
     sensors = {(location, n) for location in (WF.name, "rainfall") for n in names}
+    sensors.add(("reply_suggestions", "alert_sensor"))  # a staged pipeline's only sensor
     daemon = subprocess.Popen(
         [
             str(Path(__import__("sys").executable).parent / "dagster-daemon"),

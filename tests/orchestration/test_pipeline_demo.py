@@ -13,6 +13,7 @@ import pytest
 from assets import pipeline_release as release
 from assets.pipeline_daily import STAGE_METRICS
 from orchestration.cli import main
+from orchestration.definitions import policy_resource
 from orchestration.home import registry_for
 from orchestration.pipeline_demo import run_pipeline_demo
 from orchestration.scenario import load_scenario
@@ -230,3 +231,40 @@ def test_the_readiness_report_names_the_stage_that_fell(demo):
         line.split(" | ")[0].lstrip("| ") for line in clean.splitlines() if line.startswith("| ")
     }
     assert {s.name for s in WF.task.stages} <= stages
+
+
+def test_status_shows_the_stage_view_and_model_commands_are_refused_by_name(demo, capsys):
+    home, _, _, _ = demo
+    where = ["--home", str(home.root), "--workflow", WF.name]
+    capsys.readouterr()
+    assert main(["status", *where]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[0] == "reply_suggestions (staged pipeline) on 2026-04-07: every stage within its bounds"
+    )
+    assert any(line.split()[:2] == ["ranking", "ndcg_at_k"] for line in out[1:])
+    # A command of the trained-model path says why it does not apply.
+    with pytest.raises(SystemExit, match="no emergency_retraining job: it is a staged pipeline"):
+        main(["retrain", "--reason", "try", *where])
+
+
+def test_the_gate_leaves_out_a_day_whose_snapshot_breaks_its_contract(demo, tmp_path):
+    import shutil
+
+    from orchestration.home import activate, resolve_home
+
+    home, _, _, _ = demo
+    shutil.copytree(home.root, tmp_path / "home")
+    copy = activate(resolve_home(tmp_path / "home"), WF)
+    store = SnapshotStore(snapshot_root(copy.root, WF.name))
+    newest = store.partitions("raw")[-1]
+    broken = store.read("raw", newest)
+    broken.loc[0, "language"] = "es"  # outside the contract's closed list
+    store.write("raw", newest, broken)
+    where = ["--home", str(copy.root), "--workflow", WF.name]
+    assert main(["propose", "--summary", "re-deploy", *where]) == 0
+    gate = store.read("pipeline_gate", None)
+    eval_days = policy_resource(WF, str(copy.root)).load().pipeline.gate.eval_days
+    assert newest not in gate["days"] and len(gate["days"]) == eval_days
+    assert [s.split(":")[0] for s in gate["skipped_days"]] == [newest]
+    assert "breaks its contract" in gate["skipped_days"][0]
