@@ -94,7 +94,11 @@ def run_pipeline_demo(
             params=incident.params,
         )
     log.info("simulating the %s source: %d days from %s", wf.name, scenario.days, scenario.start)
-    sim.write_source(source_url, scenario.seed, scenario.start, scenario.end, scenario.incidents)
+    # A scale other than 1 is asked of the simulation only then (not every one can scale).
+    scaled = {"scale": scenario.scale} if scenario.scale != 1 else {}
+    sim.write_source(
+        source_url, scenario.seed, scenario.start, scenario.end, scenario.incidents, **scaled
+    )
     instance = DagsterInstance.get()
     own_webhook = not os.environ.get("AFTERLAUNCH_ALERT_WEBHOOK")
     receiver = WebhookReceiver(home.reports / "webhook_received.jsonl")

@@ -41,6 +41,8 @@ class Scenario:
     # What people do on given days (the engine's flag, or the workflow's own kinds): dicts with
     # `kind`, `day` (a number) and the action's own keys.
     actions: list[dict] = field(default_factory=list)
+    # Multiplies the simulated source's daily volume; the simulator keeps its shapes.
+    scale: float = 1.0
 
     @property
     def end(self) -> date:
@@ -90,8 +92,11 @@ def load_scenario(
     chosen_seed = int(seed if seed is not None else spec.get("seed", 7))
     actions = [_action(path.name, a, start, simulation) for a in spec.get("actions", []) or []]
     actions = [a for a in actions if a["day"] <= total]
+    scale = spec.get("scale", 1)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise ValueError(f"scenario {path.name}: scale must be a number above 0, got {scale!r}")
     return Scenario(
-        start, total, chosen_seed, reference_days, incidents, path.stem, policy, actions
+        start, total, chosen_seed, reference_days, incidents, path.stem, policy, actions, scale
     )
 
 

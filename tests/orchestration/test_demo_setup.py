@@ -86,3 +86,19 @@ def test_a_scenario_policy_the_workflow_refuses_stops_the_demo_before_anything_r
     with pytest.raises(SystemExit, match="label.max_lag_days is 5"):
         run_demo(home, load_scenario(SIMULATION, path), WORKFLOW)
     assert not (home.root / "source.db").exists()  # nothing was simulated
+
+
+def test_a_scenario_scales_the_simulated_volume_and_refuses_a_bad_scale(tmp_path):
+    from workflows.rainfall.workflow import WORKFLOW as RAINFALL
+
+    path = tmp_path / "big.yaml"
+    path.write_text('start: "2026-01-01"\ndays: 20\nreference_days: 10\nscale: 100\n')
+    assert load_scenario(SIMULATION, path).scale == 100
+    assert load_scenario(SIMULATION).scale == 1  # the default scenario: the desk as it is
+    path.write_text('start: "2026-01-01"\ndays: 20\nreference_days: 10\nscale: 0\n')
+    with pytest.raises(ValueError, match="scale must be a number above 0"):
+        load_scenario(SIMULATION, path)
+    # A real record cannot be scaled: its simulation says so.
+    url = f"sqlite:///{tmp_path / 'rain.db'}"
+    with pytest.raises(ValueError, match="replays a real record"):
+        RAINFALL.simulation.write_source(url, 7, date(1949, 1, 1), date(1949, 1, 31), [], scale=2)

@@ -121,6 +121,28 @@ def test_volume_about_2000_a_day_with_weekly_seasonality():
     assert 1250 < weekend.mean() < 1450 and 2150 < weekday.mean() < 2350
 
 
+def test_a_scaled_desk_has_the_volume_times_the_scale_and_the_same_shapes():
+    base, outcomes = generate_day(DAY, SEED)
+    big, big_outcomes = generate_day(DAY, SEED, scale=4)
+    # Poisson around 4 x 2,250 on a Wednesday: within 5 sd of 9,000.
+    assert abs(len(big) - 9000) < 5 * 9000**0.5
+    assert big["ticket_id"].is_unique and big["ticket_id"].str.fullmatch(r"T\d{8}-\d{6}").all()
+    for column in ("channel", "product", "priority"):
+        table = pd.concat([base[column].value_counts(), big[column].value_counts()], axis=1)
+        assert chi2_contingency(table.fillna(0).to_numpy()).pvalue > 0.001, column
+    ratio = big["message_length"].median() / base["message_length"].median()
+    assert 0.9 < ratio < 1.1
+    assert abs(big_outcomes["escalated"].mean() - outcomes["escalated"].mean()) < 0.03
+    # The default scale is the desk as it was: the same frame, row for row.
+    pd.testing.assert_frame_equal(generate_day(DAY, SEED, scale=1)[0], base)
+
+
+@pytest.mark.parametrize("scale", [0, -1, True, "2", 10_000])
+def test_a_scale_that_cannot_be_simulated_is_refused_by_name(scale):
+    with pytest.raises(ValueError, match="scale"):
+        generate_day(DAY, SEED, scale=scale)
+
+
 def test_escalation_rate_between_15_and_20_percent():
     days = [dt.date(2026, 1, 5) + dt.timedelta(days=i) for i in range(7)]
     escalated = pd.concat([clean(d)[1]["escalated"] for d in days])

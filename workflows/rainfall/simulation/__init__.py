@@ -129,10 +129,21 @@ class RainfallSimulation:
         raise ValueError(_no_actions(item))
 
     def write_source(
-        self, source_url: str, seed: int, start: date, end: date, incidents: Iterable
+        self,
+        source_url: str,
+        seed: int,
+        start: date,
+        end: date,
+        incidents: Iterable,
+        scale: float = 1.0,
     ) -> None:
         """Land the record's days from `start` to `end` (inclusive). `seed` is unused: the
         record is what it is. Declared changes are already in the record."""
+        if scale != 1:
+            raise ValueError(
+                f"scale {scale}: the rainfall workflow replays a real record (one row a day); "
+                "it cannot be scaled"
+            )
         rows, labels = source_rows(start, end)
         iso = {"observed_at": rows["observed_at"].dt.strftime(_ISO)}
         engine = sa.create_engine(source_url)

@@ -172,12 +172,21 @@ class ReplySimulation:
         start: dt.date,
         end: dt.date,
         incidents: Iterable[Incident],
+        scale: float = 1.0,
     ) -> dict[dt.date, int]:
         """Land every day from ``start`` to ``end`` (tickets and KB versions) and record the
-        world (seed and incidents) serving reads; return the ticket rows per day."""
+        world (seed and incidents) serving reads; return the ticket rows per day. ``scale``
+        multiplies ``rows_per_day``."""
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+            raise ValueError(f"scale must be a number above 0, got {scale!r}")
         incidents = tuple(incidents)
         written = _source.write_days(
-            source_url, seed, start, end, incidents, rows_per_day=self.rows_per_day
+            source_url,
+            seed,
+            start,
+            end,
+            incidents,
+            rows_per_day=max(1, round(self.rows_per_day * scale)),
         )
         write_world(source_url, seed, incidents)
         return written

@@ -76,10 +76,17 @@ class TicketSimulation:
                 raise ValueError(f"{kind}: {key} must be a non-empty text, got {item[key]!r}")
 
     def write_source(
-        self, source_url: str, seed: int, start: date, end: date, incidents: Iterable[Incident]
+        self,
+        source_url: str,
+        seed: int,
+        start: date,
+        end: date,
+        incidents: Iterable[Incident],
+        scale: float = 1.0,
     ) -> None:
-        """Land every day from ``start`` to ``end`` (inclusive) in the source database."""
-        with CrmSimulator(source_url, seed=seed) as crm:
+        """Land every day from ``start`` to ``end`` (inclusive) in the source database;
+        ``scale`` multiplies the daily volume (about 2,000 tickets a day at 1)."""
+        with CrmSimulator(source_url, seed=seed, scale=scale) as crm:
             crm.write_days(start, end, incidents)
 
     def feedback(

@@ -44,6 +44,7 @@ from workflows.ticket_escalation.simulation.vocabulary import (
 
 WEEKDAY_MEAN = 2250.0  # Mon-Fri
 WEEKEND_MEAN = 1350.0  # Sat, Sun  -> weekly average ~1,993 tickets/day
+MAX_DAILY_TICKETS = 9_000_000  # seven-digit ticket ids (scale up to ~4,000)
 
 # Relative ticket arrivals per UTC hour: business hours busiest, never zero (global customers),
 # so the newest ticket of a day lands a few minutes before midnight.
@@ -158,9 +159,21 @@ def table_name(day: dt.date, prefix: str = TABLE_PREFIX) -> str:
     return f"{prefix}{day:%Y%m%d}"
 
 
-def expected_volume(day: dt.date) -> float:
-    """Mean number of tickets on ``day`` (Poisson noise is added on top)."""
-    return WEEKEND_MEAN if day.weekday() >= 5 else WEEKDAY_MEAN
+def expected_volume(day: dt.date, scale: float = 1.0) -> float:
+    """Mean number of tickets on ``day`` (Poisson noise is added on top); ``scale`` multiplies
+    the desk's size and keeps every shape (weekly season, feature mixes, label delays)."""
+    return scale * (WEEKEND_MEAN if day.weekday() >= 5 else WEEKDAY_MEAN)
+
+
+def check_scale(scale: float) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise ValueError(f"scale must be a number above 0, got {scale!r}")
+    if expected_volume(dt.date(2026, 1, 5), scale) >= MAX_DAILY_TICKETS:
+        raise ValueError(
+            f"scale {scale} gives about {expected_volume(dt.date(2026, 1, 5), scale):,.0f} "
+            f"tickets a day; ticket ids hold at most {MAX_DAILY_TICKETS:,} a day"
+        )
+    return float(scale)
 
 
 def _day_streams(seed: int, day: dt.date) -> dict[str, np.random.SeedSequence]:
@@ -234,7 +247,10 @@ def _clean_tickets(day: dt.date, n: int, rng: np.random.Generator) -> pd.DataFra
     created_at = (np.datetime64(day.isoformat(), "s") + seconds.astype("timedelta64[s]")).astype(
         "datetime64[ns]"
     )
-    ticket_id = [f"T{day:%Y%m%d}-{i:06d}" for i in range(1, n + 1)]
+    # Six digits at the desk's size (the ids every earlier day has); wider at a larger scale,
+    # so a bad_labels incident's unknown ids (six digits from 900000) still match none.
+    width = 6 if n < 900_000 else 7
+    ticket_id = [f"T{day:%Y%m%d}-{i:0{width}d}" for i in range(1, n + 1)]
     # Repeat customers: most tickets come from a pool of active customers.
     active = rng.random(n) < 0.6
     customer_idx = np.where(active, rng.integers(1, 40_000, n), rng.integers(1, 3_000_000, n))
@@ -375,8 +391,10 @@ def generate_day(
     incidents: Iterable[Incident] = (),
     *,
     label_delay_days: int = 3,
+    scale: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The batch the CRM lands for ``day`` and the outcomes of its tickets. Pure, no I/O.
+    ``scale`` multiplies the day's volume (:func:`expected_volume`).
 
     Returns ``(tickets, outcomes)``. ``tickets`` has :data:`TICKET_COLUMNS` (unless a schema
     change renames/drops/retypes one) sorted by ``created_at``. ``outcomes`` has one row per
@@ -406,7 +424,9 @@ def generate_day(
         raise ValueError(f"label_delay_days must be an int, got {label_delay_days!r}")
     if label_delay_days < 0:
         raise ValueError(f"label_delay_days must be >= 0, got {label_delay_days}")
-    return _generate(day, seed, incidents, label_delay_days, label_incidents=True)
+    return _generate(
+        day, seed, incidents, label_delay_days, label_incidents=True, scale=check_scale(scale)
+    )
 
 
 def _generate(
@@ -416,11 +436,12 @@ def _generate(
     label_delay_days: int,
     *,
     label_incidents: bool,
+    scale: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``generate_day`` on checked arguments; without bad_labels rows unless ``label_incidents``."""
     streams = _day_streams(seed, day)
 
-    n = int(np.random.default_rng(streams["volume"]).poisson(expected_volume(day)))
+    n = int(np.random.default_rng(streams["volume"]).poisson(expected_volume(day, scale)))
     tickets = _clean_tickets(day, n, np.random.default_rng(streams["features"]))
     uniforms = np.random.default_rng(streams["outcome"]).random(n)
     jitter = np.random.default_rng(streams["delay"]).uniform(-1.0, 1.0, n)
@@ -442,6 +463,7 @@ def _generate(
             incidents,
             label_delay_days,
             label_incidents=False,
+            scale=scale,
         )
 
     landed = inc.apply_row_incidents(tickets, todays_rngs, lambda: earlier(1)[0])
@@ -572,8 +594,11 @@ class CrmSimulator:
     compares correctly as text on every backend.
     """
 
-    def __init__(self, url: str, seed: int = 7, label_delay_days: int = 3) -> None:
+    def __init__(
+        self, url: str, seed: int = 7, label_delay_days: int = 3, scale: float = 1.0
+    ) -> None:
         _day_streams(seed, dt.date(2000, 1, 1))  # validates the seed
+        self.scale = check_scale(scale)
         if isinstance(label_delay_days, bool) or not isinstance(label_delay_days, int):
             raise ValueError(f"label_delay_days must be an int, got {label_delay_days!r}")
         if label_delay_days < 0:
@@ -601,7 +626,9 @@ class CrmSimulator:
         self, day: dt.date, incidents: Iterable[Incident] = ()
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``generate_day`` with this simulator's seed and label delay (no I/O)."""
-        return generate_day(day, self.seed, incidents, label_delay_days=self.label_delay_days)
+        return generate_day(
+            day, self.seed, incidents, label_delay_days=self.label_delay_days, scale=self.scale
+        )
 
     def write_day(self, day: dt.date, incidents: Iterable[Incident] = ()) -> int:
         """Land ``day``'s batch (replacing any earlier one); return the number of ticket rows."""
