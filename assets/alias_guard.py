@@ -42,8 +42,8 @@ log = logging.getLogger("afterlaunch.aliases")
 ALIAS_CHECK = "aliases_match_audit"
 
 
-def _busy(lock_path: Path) -> bool:
-    return change_in_progress(lock_path) or open_intent(lock_path) is not None
+def _busy(registry: ModelRegistry, lock_path: Path) -> bool:
+    return change_in_progress(lock_path, registry) or open_intent(lock_path) is not None
 
 
 def alias_state(registry: ModelRegistry, lock_path: Path) -> tuple[AliasFinding, str]:
@@ -51,7 +51,9 @@ def alias_state(registry: ModelRegistry, lock_path: Path) -> tuple[AliasFinding,
     champion = registry.version_for_alias(CHAMPION)
     previous = registry.version_for_alias(PREVIOUS)
     history = champion_history(registry)
-    finding = judge_aliases(champion, previous, history, change_in_progress=_busy(lock_path))
+    finding = judge_aliases(
+        champion, previous, history, change_in_progress=_busy(registry, lock_path)
+    )
     return finding, state_digest(champion, previous, history)
 
 
@@ -93,7 +95,8 @@ def revert_aliases(
     An interrupted change is refused: `afterlaunch repair` settles it first."""
     if not str(actor).strip() or not str(reason).strip():
         raise PromotionError("reverting the aliases needs a non-empty actor and reason")
-    with _exclusive(Path(lock_path), lock_timeout_s, holder=f"alias revert by {actor}"):
+    holder = f"alias revert by {actor}"
+    with _exclusive(Path(lock_path), lock_timeout_s, holder=holder, registry=registry):
         interrupted = open_intent(lock_path)
         if interrupted is not None:
             raise PromotionError(

@@ -71,7 +71,7 @@ def _unrecorded(instance, wf: Workflow, storage: HomeStorage) -> ChampionChange 
 def repair_needed(instance, wf: Workflow, storage: HomeStorage) -> tuple[str, str] | None:
     """(run key, reason) when a crash left the champion half-changed or unrecorded; None while
     a change holds the lock (its open intent is not a crash) or when all agree."""
-    if change_in_progress(storage.lock_path):
+    if change_in_progress(storage.lock_path):  # no registry here: $AFTERLAUNCH_MLFLOW_URI's store
         return None
     interrupted = open_intent(storage.lock_path)
     if interrupted is not None:

@@ -22,14 +22,16 @@ Rolling back twice toggles: the second rollback restores the champion the first 
 **Serialized.** MLflow gives an alias to one version at a time, so two champions cannot exist;
 the real risks are interleaved operations (A and B both read champion 1, both set previous to 1,
 B's champion wins: ``@previous`` and the history no longer say what came before) and a crash
-between the two alias moves. Every operation therefore runs read-check-write under an exclusive
-``fcntl.flock`` on ``lock_path`` (one file beside the MLflow store; it works across threads and
-processes on one machine; flock is not reliable on network filesystems). A lock that is not free
-within ``lock_timeout_s`` raises :class:`PromotionError` naming the file and its holder. Inside
-the lock the aliases are read afresh and compared with the last entry of the history; a mismatch
-(an alias moved in the MLflow UI, or a crash mid-change) is refused with both states named,
-rather than built upon. ``expected_champion`` adds a compare-and-swap for callers that decided
-against a particular champion (a gate compares the challenger with *that* model).
+between the two alias moves. Every operation therefore runs read-check-write under the change
+lock (resources/change_lock.py): when the registry's store is Postgres, a transaction-scoped
+advisory lock there (it serializes hosts); otherwise an exclusive ``fcntl.flock`` on
+``lock_path`` (one file beside the MLflow store; threads and processes of one machine). A lock
+that is not free within ``lock_timeout_s`` raises :class:`PromotionError` naming it and its
+holder. Inside the lock the aliases are read afresh and compared with the last entry of the
+history; a mismatch (an alias moved in the MLflow UI, or a crash mid-change) is refused with
+both states named, rather than built upon. ``expected_champion`` adds a compare-and-swap for
+callers that decided against a particular champion (a gate compares the challenger with *that*
+model).
 
 **Ordering.** ``@previous`` moves first, then ``@champion``. In between both point at the old
 champion, so the registry is never without a champion and never serves a model nobody chose.
@@ -60,11 +62,9 @@ Every function returns the :class:`ChampionChange`; the caller records it in Dag
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +75,7 @@ from typing import Any
 from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 from assets.promotion_intents import Intent, IntentLog, intent_log_path, new_intent_id
+from resources.change_lock import ChangeLockBusy, change_lock, lock_held, postgres_url
 from resources.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ PREVIOUS = "previous"
 HISTORY_TAG = "champion_history"
 HISTORY_KEEP = 50
 LOCK_TIMEOUT_S = 30.0
-_POLL_S = 0.01
+MLFLOW_URI_ENV = "AFTERLAUNCH_MLFLOW_URI"
 _ANY: Any = object()  # expected_champion not given: no compare-and-swap
 
 # Test hook, never set in production code: called at each step of a change, in order: "read"
@@ -315,7 +316,9 @@ def _change(
         _gate_json(gate)  # bad input is refused before anything moves
 
     intents = IntentLog(intent_log_path(lock_path))
-    with _exclusive(Path(lock_path), lock_timeout_s, holder=f"{action} by {actor}"):
+    with _exclusive(
+        Path(lock_path), lock_timeout_s, holder=f"{action} by {actor}", registry=registry
+    ):
         # Stamped inside the lock (unless the caller's clock gave a time): `at` orders changes.
         moment = (at or datetime.now(UTC)).astimezone(UTC)
         # A change interrupted earlier is resolved first: building on it would be refused.
@@ -391,7 +394,7 @@ def repair(
     intents = IntentLog(intent_log_path(lock_path))
     if intents.open_intent() is None:
         return None
-    with _exclusive(Path(lock_path), lock_timeout_s, holder="repair"):
+    with _exclusive(Path(lock_path), lock_timeout_s, holder="repair", registry=registry):
         return _resolve(registry, intents, (at or datetime.now(UTC)).astimezone(UTC))
 
 
@@ -405,21 +408,10 @@ def last_completed(lock_path: Path) -> Intent | None:
     return IntentLog(intent_log_path(lock_path)).last_completed()
 
 
-def change_in_progress(lock_path: Path) -> bool:
+def change_in_progress(lock_path: Path, registry: ModelRegistry | None = None) -> bool:
     """True while a promote, rollback or repair holds the lock (its intent is legitimately
     open then)."""
-    if not Path(lock_path).exists():
-        return False
-    fd = os.open(lock_path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return lock_held(lock_path, lock_url(registry), scope=_scope(lock_path))
 
 
 def _step(point: str) -> None:
@@ -616,36 +608,31 @@ def _history_text(history: list[dict], change: ChampionChange) -> str:
         entries = entries[1:]
 
 
+def lock_url(registry: ModelRegistry | None) -> str | None:
+    """The Postgres URL the change lock is taken on: the registry's own store when it is
+    Postgres (resources/change_lock.py says why), else None (the file lock). Without a
+    registry (a sensor given none), the store ``$AFTERLAUNCH_MLFLOW_URI`` names, as the code
+    location's registry resource reads it."""
+    if registry is None:
+        return postgres_url(os.environ.get(MLFLOW_URI_ENV))
+    return postgres_url(registry.registry_uri or registry.tracking_uri)
+
+
 @contextmanager
-def _exclusive(lock_path: Path, timeout_s: float, *, holder: str) -> Iterator[None]:
-    """An exclusive flock on ``lock_path`` (created if missing), polled until ``timeout_s``.
-    flock belongs to the open file, so threads of one process exclude each other too."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+def _exclusive(
+    lock_path: Path, timeout_s: float, *, holder: str, registry: ModelRegistry | None = None
+) -> Iterator[None]:
+    """The change lock (resources/change_lock.py): Postgres advisory lock of the registered
+    model when the registry is on Postgres, else the flock on ``lock_path``."""
+    url, scope = lock_url(registry), _scope(lock_path)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    held_by = lock_path.read_text(encoding="utf-8").strip() or "unknown"
-                    raise PromotionError(
-                        f"could not lock {lock_path} within {timeout_s:g} s: another promotion "
-                        f"or rollback holds it ({held_by}); retry when it has finished"
-                    ) from None
-                time.sleep(_POLL_S)
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}, {holder}, since {_now()}\n".encode(), 0)
+        with change_lock(lock_path, url, holder, timeout_s, scope=scope):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    except ChangeLockBusy as exc:
+        raise PromotionError(str(exc)) from exc
 
 
-def _now() -> str:
-    # Only labels the lock file for a human; never used in a decision.
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _scope(lock_path: Path) -> str:
+    # The workflow's folder (<home>/workflows/<name>/registry.lock): one lock per workflow on
+    # every host, whichever process (with or without a registry at hand) asks.
+    return Path(lock_path).parent.name
