@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/audit_appends.py
 	$(BIN)/python benchmarks/action_latency.py
 	$(BIN)/python benchmarks/loop_cost.py
+	$(BIN)/python benchmarks/loop_scale.py
 	$(BIN)/afterlaunch demo --workflow ticket_escalation --home benchmarks/.demo-home > benchmarks/results/label_free_demo.log
 	$(BIN)/python benchmarks/label_free.py --home benchmarks/.demo-home
 
