@@ -333,26 +333,31 @@ def _production(
             _act(run, home, action, action["day"], timeline)
         previous = number
         report = daemon.tick(now)
-        timeline.costs.append(
-            {
-                "day": number,
-                "phase": "production",
-                "seconds": time.monotonic() - began,
-                "runs": len(report.runs),
-            }
+        after_tick(timeline, outbox, number, now, report, began)
+
+
+def after_tick(timeline: Timeline, outbox: AlertOutbox, number: int, now, report, began) -> None:
+    """A production tick's cost, the alerts it delivered and the day's progress line."""
+    timeline.costs.append(
+        {
+            "day": number,
+            "phase": "production",
+            "seconds": time.monotonic() - began,
+            "runs": len(report.runs),
+        }
+    )
+    for alert in outbox.delivered_since(now.isoformat()):
+        timeline.add(
+            number,
+            "alert_sent",
+            owner=alert.owner,
+            delivery=alert.delivery,
+            severity=alert.severity,
+            check=f"{alert.payload['asset']}.{alert.payload['check']}",
+            partition=alert.payload["partition"],
+            attempts=alert.attempts,
         )
-        for alert in outbox.delivered_since(now.isoformat()):
-            timeline.add(
-                number,
-                "alert_sent",
-                owner=alert.owner,
-                delivery=alert.delivery,
-                severity=alert.severity,
-                check=f"{alert.payload['asset']}.{alert.payload['check']}",
-                partition=alert.payload["partition"],
-                attempts=alert.attempts,
-            )
-        _progress(scenario, number, report.runs)
+    _progress(timeline.scenario, number, report.runs)
 
 
 def _assistant(home: Home, wf: Workflow, scenario: Scenario):

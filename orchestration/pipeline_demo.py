@@ -39,6 +39,7 @@ from orchestration.definitions import policy_resource
 from orchestration.demo import (
     _at,
     _Runner,
+    after_tick,
     partition_ticks,
     prepare_home,
     record_demo_clock,
@@ -207,32 +208,7 @@ def _production(run, home: Home, scenario: Scenario, timeline: Timeline, people,
             _act(run, timeline, action)
         previous = number
         report = daemon.tick(now)
-        timeline.costs.append(
-            {
-                "day": number,
-                "phase": "production",
-                "seconds": time.monotonic() - began,
-                "runs": len(report.runs),
-            }
-        )
-        for alert in outbox.delivered_since(now.isoformat()):
-            timeline.add(
-                number,
-                "alert_sent",
-                owner=alert.owner,
-                delivery=alert.delivery,
-                severity=alert.severity,
-                check=f"{alert.payload['asset']}.{alert.payload['check']}",
-                partition=alert.payload["partition"],
-            )
-        failed = sorted({c.check for r in report.runs for c in r.checks if c.level != "ok"})
-        log.info(
-            "day %2d/%d %s %s",
-            number,
-            scenario.days,
-            scenario.day(number).isoformat(),
-            "all checks passed" if not failed else "not passed: " + ", ".join(failed),
-        )
+        after_tick(timeline, outbox, number, now, report, began)
 
 
 def _propose(run, timeline: Timeline, number: int, template: str, summary: str, actor: str):

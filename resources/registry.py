@@ -248,6 +248,27 @@ def _check_tags(kind: str, tags: Mapping[str, Any], key_limit: int, value_limit:
             )
 
 
+def _checked_inputs(
+    params: dict[str, str], run_tags: dict, version_tags: dict, artifacts: dict[str, dict]
+) -> dict[str, str]:
+    """Refuse params, tags and artifact names MLflow would refuse half-way; the artifacts as
+    the JSON text that is logged."""
+    _check_tags("param", params, MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH)
+    _check_tags("run tag", run_tags, MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH)
+    _check_tags(
+        "version tag",
+        version_tags,
+        MAX_MODEL_REGISTRY_TAG_KEY_LENGTH,
+        MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
+    )
+    texts = {}
+    for name, content in artifacts.items():
+        if not _ARTIFACT_NAME.match(name):
+            raise ValueError(f"artifact name {name!r} must be a plain file name *.json")
+        texts[name] = json.dumps(content, indent=2, sort_keys=True, allow_nan=False)
+    return texts
+
+
 class ModelRegistry(dg.ConfigurableResource):
     """The MLflow model registry (aliases, not stages) plus the tracking store behind it."""
 
@@ -459,24 +480,12 @@ class ModelRegistry(dg.ConfigurableResource):
         what = f"logging and registering a new version of {self.model_name!r}"
         with self._failing_as(f"{what} (checking the inputs)"):
             str_params = {str(k): str(v) for k, v in params.items()}
-            _check_tags("param", str_params, MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH)
-            _check_tags("run tag", run_tags, MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH)
-            _check_tags(
-                "version tag",
-                version_tags,
-                MAX_MODEL_REGISTRY_TAG_KEY_LENGTH,
-                MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
-            )
+            texts = _checked_inputs(str_params, run_tags, version_tags, artifacts)
             float_metrics = {}
             for key, value in metrics.items():
                 if isinstance(value, bool | str | bytes):
                     raise ValueError(f"metric {key!r} must be a number, got {value!r:.80}")
                 float_metrics[str(key)] = float(value)  # numpy scalars too
-            texts = {}
-            for name, content in artifacts.items():
-                if not _ARTIFACT_NAME.match(name):
-                    raise ValueError(f"artifact name {name!r} must be a plain file name *.json")
-                texts[name] = json.dumps(content, indent=2, sort_keys=True, allow_nan=False)
             if not isinstance(input_example, pd.DataFrame) or input_example.empty:
                 raise ValueError("input_example must be a non-empty DataFrame")
         self.check_reachable()
@@ -562,19 +571,7 @@ class ModelRegistry(dg.ConfigurableResource):
         what = f"registering a new configuration of {self.model_name!r}"
         with self._failing_as(f"{what} (checking the inputs)"):
             str_params = {str(k): str(v)[:MAX_PARAM_VAL_LENGTH] for k, v in params.items()}
-            _check_tags("param", str_params, MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH)
-            _check_tags("run tag", run_tags, MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH)
-            _check_tags(
-                "version tag",
-                version_tags,
-                MAX_MODEL_REGISTRY_TAG_KEY_LENGTH,
-                MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
-            )
-            texts = {}
-            for name, content in artifacts.items():
-                if not _ARTIFACT_NAME.match(name):
-                    raise ValueError(f"artifact name {name!r} must be a plain file name *.json")
-                texts[name] = json.dumps(content, indent=2, sort_keys=True, allow_nan=False)
+            texts = _checked_inputs(str_params, run_tags, version_tags, artifacts)
             if not texts:
                 raise ValueError("a configuration needs at least one artifact")
         self.check_reachable()
